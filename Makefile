@@ -1,0 +1,114 @@
+# sandbox: one entry point. `make` builds everything, `make check` runs every test.
+# See README.md and docs/architecture.md.
+
+B ?= build
+CC ?= gcc
+CFLAGS ?= -O2 -g
+WARN := -Wall -Wextra -Werror
+BASE_CFLAGS := -std=gnu11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(EXTRA_CFLAGS)
+LDFLAGS += $(EXTRA_LDFLAGS)
+
+DEPS_PKGS := build-essential pkg-config check libyajl-dev libseccomp-dev libcap-ng-dev \
+	linux-source-6.1 flex bison bc libelf-dev libssl-dev cpio xz-utils erofs-utils \
+	busybox-static util-linux procps qemu-system-x86 runc hyperfine clang-format
+
+COMMON_SRC := $(wildcard common/*.c)
+VMM_SRC := $(filter-out microvm/main.c,$(wildcard microvm/*.c))
+AGENT_SRC := $(filter-out agent/main.c,$(wildcard agent/*.c))
+SHIM_SRC := $(filter-out shim/main.c,$(wildcard shim/*.c))
+
+obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
+
+SHIM_LIBS := $(shell pkg-config --libs yajl 2>/dev/null) -lpthread
+VMM_LIBS := -lpthread
+CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
+
+KERNEL := $(B)/vmlinux
+INITRAMFS := $(B)/initramfs.cpio
+BUSYBOX_ROOTFS := $(B)/rootfs-busybox
+
+BINS := $(B)/sandbox $(B)/sandbox-vmm $(B)/sandbox-agent
+
+.PHONY: all deps demo check check-unit check-integration bench asan format clean kernel
+
+all: $(BINS) $(KERNEL) $(INITRAMFS) $(BUSYBOX_ROOTFS)/.done
+
+$(B)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) -MMD -MP -c $< -o $@
+
+$(B)/libcommon.a: $(call obj,$(COMMON_SRC))
+$(B)/libvmm.a: $(call obj,$(VMM_SRC))
+$(B)/libagent.a: $(call obj,$(AGENT_SRC))
+$(B)/libshim.a: $(call obj,$(SHIM_SRC))
+$(B)/lib%.a:
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(B)/sandbox-vmm: $(call obj,microvm/main.c) $(B)/libvmm.a $(B)/libcommon.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(VMM_LIBS)
+
+# PID 1 of the guest: static, so the initramfs holds this one file and nothing else.
+$(B)/sandbox-agent: $(call obj,agent/main.c) $(B)/libagent.a $(B)/libcommon.a
+	$(CC) -static $(LDFLAGS) -o $@ $^
+
+$(B)/sandbox: $(call obj,shim/main.c) $(B)/libshim.a $(B)/libcommon.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(SHIM_LIBS)
+
+# The guest kernel is cached outside the clone, keyed by a hash of its inputs.
+kernel: $(KERNEL)
+$(KERNEL): rootfs/build-kernel.sh rootfs/kernel/config-fragment $(wildcard rootfs/kernel/patches/*.patch)
+	rootfs/build-kernel.sh $@
+
+$(INITRAMFS): $(B)/sandbox-agent rootfs/build-initramfs.sh
+	rootfs/build-initramfs.sh $(B)/sandbox-agent $@
+
+$(BUSYBOX_ROOTFS)/.done: rootfs/build-busybox-rootfs.sh
+	rootfs/build-busybox-rootfs.sh $(BUSYBOX_ROOTFS)
+	touch $@
+
+deps:
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEPS_PKGS)
+
+demo: all
+	$(B)/sandbox run --rootfs $(BUSYBOX_ROOTFS) -- sh -c \
+		'echo "hello from a container in a micro-VM"; echo "guest kernel: $$(uname -r), $$(nproc) vCPU(s)"'
+
+# ---- tests ----
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
+INTEG_TESTS := $(patsubst tests/integration/%.c,$(B)/tests/%,$(wildcard tests/integration/test_*.c))
+
+$(B)/tests/%: tests/unit/%.c $(B)/libvmm.a $(B)/libshim.a $(B)/libagent.a $(B)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) -o $@ $< $(B)/libvmm.a $(B)/libshim.a $(B)/libagent.a $(B)/libcommon.a \
+		$(CHECK_LIBS) $(SHIM_LIBS)
+
+$(B)/tests/%: tests/integration/%.c tests/integration/harness.h $(B)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) -o $@ $< $(B)/libcommon.a $(CHECK_LIBS) -lpthread
+
+check: check-unit check-integration
+
+check-unit: $(UNIT_TESTS)
+	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done
+
+check-integration: all $(INTEG_TESTS)
+	@set -e; for t in $(INTEG_TESTS); do echo "== $$t"; SANDBOX_BUILD=$(B) $$t; done
+
+bench: all
+	bench/run.sh $(B)
+
+asan:
+	$(MAKE) B=build-asan EXTRA_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer" \
+		EXTRA_LDFLAGS="-fsanitize=address,undefined" build-asan/sandbox build-asan/sandbox-vmm \
+		$(patsubst $(B)/%,build-asan/%,$(UNIT_TESTS))
+	@set -e; for t in $(patsubst $(B)/%,build-asan/%,$(UNIT_TESTS)); do $$t; done
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(B) build-asan
+
+-include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

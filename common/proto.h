@@ -1,0 +1,149 @@
+/*
+ * Host <-> agent wire protocol (docs/protocol.md is the normative description).
+ *
+ * One vsock stream per VM, opened by the agent to the host (CID 2, port SBX_AGENT_PORT); the VMM
+ * turns it into a connection on the unix socket "<vsock-uds>_<port>" that the CLI listens on.
+ * The stream is a sequence of frames: a fixed little-endian header followed by `len` payload bytes.
+ * Both ends treat every received byte as untrusted: decoders bound-check everything and reject
+ * (never truncate) malformed input.
+ */
+#ifndef SANDBOX_PROTO_H
+#define SANDBOX_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+#define SBX_AGENT_PORT 1024u
+#define SBX_PROTO_VERSION 1u
+
+#define SBX_FRAME_HDR_SIZE 8u
+/* Largest payload either side accepts; data frames are at most SBX_DATA_MAX. */
+#define SBX_FRAME_MAX (1u << 20)
+#define SBX_DATA_MAX (64u * 1024u)
+
+enum sbx_msg_type {
+	/* host -> agent */
+	SBX_MSG_RUN = 1,	 /* payload: TLV list, see enum sbx_run_tag */
+	SBX_MSG_STDIN = 2,	 /* payload: raw bytes for the process's stdin (or pty) */
+	SBX_MSG_STDIN_CLOSE = 3, /* no payload: close the process's stdin */
+	SBX_MSG_SIGNAL = 4,	 /* payload: u32 signal number */
+	SBX_MSG_WINSIZE = 5,	 /* payload: u16 rows, u16 cols */
+
+	/* agent -> host */
+	SBX_MSG_HELLO = 0x81,	/* payload: u32 protocol version, u64 guest boot-to-ready ns */
+	SBX_MSG_STARTED = 0x82, /* payload: u32 guest pid of the container process */
+	SBX_MSG_STDOUT = 0x83,	/* payload: raw bytes (the pty's output when terminal) */
+	SBX_MSG_STDERR = 0x84,	/* payload: raw bytes */
+	SBX_MSG_EXIT = 0x85,	/* payload: i32 exit code (0..255, 128+N on signal N), u32 signal (0 if none) */
+	SBX_MSG_ERROR = 0x86,	/* payload: i32 errno, i32 exit code the CLI should use, then UTF-8 text */
+};
+
+/* Tags of the TLV entries in a RUN payload. Each entry: u16 tag, u16 reserved(0), u32 len, bytes. */
+enum sbx_run_tag {
+	SBX_RUN_ARG = 1,      /* string, repeated, in order; at least one */
+	SBX_RUN_ENV = 2,      /* string "K=V", repeated */
+	SBX_RUN_CWD = 3,      /* string, absolute */
+	SBX_RUN_UID = 4,      /* u32 */
+	SBX_RUN_GID = 5,      /* u32 */
+	SBX_RUN_HOSTNAME = 6, /* string */
+	SBX_RUN_TERMINAL = 7, /* u32 0/1 */
+	SBX_RUN_WINSIZE = 8,  /* u16 rows, u16 cols */
+	SBX_RUN_STDIN = 9,    /* u32 0/1: keep stdin open (-i); otherwise it reads /dev/null */
+	SBX_RUN_ROOTFS = 10,  /* string: guest block device holding the rootfs, e.g. "/dev/vda" */
+	SBX_RUN_ROOTFS_TYPE = 11, /* string: filesystem type, e.g. "erofs" */
+	SBX_RUN_ADD_GID = 12, /* u32, repeated: supplementary groups */
+	SBX_RUN_TIME_NS = 13, /* u64: host wall clock (CLOCK_REALTIME ns) to set in the guest */
+};
+
+#define SBX_RUN_MAX_ARGS 4096u
+#define SBX_RUN_MAX_ENV 4096u
+#define SBX_RUN_MAX_GIDS 64u
+#define SBX_RUN_MAX_STR 65536u /* any single string, including its terminating NUL */
+
+struct sbx_frame_hdr {
+	uint32_t type;
+	uint32_t len;
+};
+
+/* A decoded RUN request. Strings point into one owned allocation; free with sbx_run_req_free. */
+struct sbx_run_req {
+	char **argv; /* NULL-terminated */
+	size_t argc;
+	char **envp; /* NULL-terminated */
+	size_t envc;
+	char *cwd;	/* default "/" */
+	char *hostname; /* NULL: leave the guest default */
+	char *rootfs;	/* NULL: no block rootfs (run in the initramfs; tests only) */
+	char *rootfs_type;
+	uint32_t uid, gid;
+	uint32_t add_gids[SBX_RUN_MAX_GIDS];
+	size_t n_add_gids;
+	bool terminal;
+	bool open_stdin;
+	uint16_t rows, cols;
+	uint64_t time_ns;
+};
+
+/* Header codec. Decode rejects len > SBX_FRAME_MAX and unknown types (-EPROTO). */
+void sbx_hdr_encode(uint8_t out[SBX_FRAME_HDR_SIZE], uint32_t type, uint32_t len);
+int sbx_hdr_decode(const uint8_t in[SBX_FRAME_HDR_SIZE], struct sbx_frame_hdr *hdr,
+		   struct sbx_err *err);
+
+/*
+ * RUN codec. encode allocates *out (caller frees) holding the payload only (no header).
+ * decode validates every entry: known tags, exact sizes for integers, strings NUL-free with
+ * length <= SBX_RUN_MAX_STR, counts under the limits, argc >= 1, cwd absolute, no trailing bytes.
+ */
+int sbx_run_encode(const struct sbx_run_req *req, uint8_t **out, size_t *out_len,
+		   struct sbx_err *err);
+int sbx_run_decode(const uint8_t *buf, size_t len, struct sbx_run_req *req, struct sbx_err *err);
+void sbx_run_req_free(struct sbx_run_req *req);
+
+/* Fixed-layout payloads. decode returns -EPROTO on a wrong length. */
+size_t sbx_exit_encode(uint8_t out[8], int32_t code, uint32_t signo);
+int sbx_exit_decode(const uint8_t *buf, size_t len, int32_t *code, uint32_t *signo);
+size_t sbx_u32_encode(uint8_t out[4], uint32_t v);
+int sbx_u32_decode(const uint8_t *buf, size_t len, uint32_t *v);
+size_t sbx_winsize_encode(uint8_t out[4], uint16_t rows, uint16_t cols);
+int sbx_winsize_decode(const uint8_t *buf, size_t len, uint16_t *rows, uint16_t *cols);
+size_t sbx_hello_encode(uint8_t out[12], uint32_t version, uint64_t ready_ns);
+int sbx_hello_decode(const uint8_t *buf, size_t len, uint32_t *version, uint64_t *ready_ns);
+/* ERROR: out must hold 8 + strlen(msg) (msg is cut at SBX_ERR_MSG_MAX-1 bytes). */
+size_t sbx_error_encode(uint8_t *out, size_t cap, int32_t errnum, int32_t exit_code,
+			const char *msg);
+/* msg receives a NUL-terminated copy, cut to msg_cap-1 bytes; control bytes become '?'. */
+int sbx_error_decode(const uint8_t *buf, size_t len, int32_t *errnum, int32_t *exit_code,
+		     char *msg, size_t msg_cap);
+
+/*
+ * Blocking helpers over a stream fd (both ends use them). send writes header+payload fully
+ * (retrying EINTR/partial writes). recv reads one whole frame into a malloc'd buffer (*payload,
+ * NULL when len == 0); returns 0 on success, -ECONNRESET on clean EOF before a header, <0 else.
+ */
+int sbx_frame_send(int fd, uint32_t type, const void *payload, size_t len, struct sbx_err *err);
+int sbx_frame_recv(int fd, struct sbx_frame_hdr *hdr, uint8_t **payload, struct sbx_err *err);
+
+/*
+ * Incremental reader for non-blocking event loops: feed bytes as they arrive, take whole frames.
+ */
+struct sbx_frame_reader {
+	uint8_t hdr_buf[SBX_FRAME_HDR_SIZE];
+	size_t hdr_have;
+	struct sbx_frame_hdr hdr;
+	uint8_t *payload;
+	size_t payload_have;
+};
+/*
+ * Consumes up to len bytes from buf; *used says how many. Returns 1 when a frame is complete
+ * (hdr and *payload handed to the caller, who frees *payload), 0 when more bytes are needed,
+ * <0 on a protocol error (the stream must then be dropped).
+ */
+int sbx_frame_reader_feed(struct sbx_frame_reader *r, const uint8_t *buf, size_t len,
+			  size_t *used, struct sbx_frame_hdr *hdr, uint8_t **payload,
+			  struct sbx_err *err);
+void sbx_frame_reader_reset(struct sbx_frame_reader *r);
+
+#endif
