@@ -4,7 +4,7 @@
 B ?= build
 CC ?= gcc
 CFLAGS ?= -O2 -g
-WARN := -Wall -Wextra -Werror
+WARN := -Wall -Wextra -Werror -Wno-format-truncation
 BASE_CFLAGS := -std=gnu11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS += $(EXTRA_LDFLAGS)
 

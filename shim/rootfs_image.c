@@ -1,0 +1,67 @@
+#include "rootfs_image.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../common/cleanup.h"
+
+#define MKFS_ERR_MAX 400
+
+static int run_mkfs(const char *dir, const char *image, char *msg, size_t msg_cap)
+{
+	int pfd[2];
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return -errno;
+	pid_t pid = fork();
+	if (pid < 0) {
+		int e = errno;
+		close(pfd[0]);
+		close(pfd[1]);
+		return -e;
+	}
+	if (pid == 0) {
+		dup2(pfd[1], 1);
+		dup2(pfd[1], 2);
+		execlp("mkfs.erofs", "mkfs.erofs", "-q", image, dir, (char *)NULL);
+		dprintf(2, "exec mkfs.erofs: %s (install erofs-utils)", strerror(errno));
+		_exit(127);
+	}
+	close(pfd[1]);
+	size_t have = 0;
+	ssize_t n;
+	while ((n = read(pfd[0], msg + have, msg_cap - 1 - have)) > 0 && have < msg_cap - 1)
+		have += (size_t)n;
+	msg[have] = '\0';
+	close(pfd[0]);
+	int st;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	for (char *p = msg; *p; p++)
+		if (*p == '\n')
+			*p = ' ';
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		return 0;
+	return -EIO;
+}
+
+int rootfs_image_build(const char *dir, const char *image, struct sbx_err *err)
+{
+	struct stat st;
+	if (stat(dir, &st) < 0)
+		return sbx_err_set(err, errno, "rootfs '%s'", dir);
+	if (!S_ISDIR(st.st_mode))
+		return sbx_err_setx(err, ENOTDIR, "rootfs '%s' is not a directory", dir);
+	char msg[MKFS_ERR_MAX];
+	int r = run_mkfs(dir, image, msg, sizeof(msg));
+	if (r < 0) {
+		unlink(image);
+		return sbx_err_setx(err, -r, "mkfs.erofs of rootfs '%s' failed: %s", dir,
+				    msg[0] ? msg : "no output");
+	}
+	return 0;
+}

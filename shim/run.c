@@ -1,0 +1,271 @@
+#include "run.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../common/cleanup.h"
+#include "../common/proto.h"
+#include "paths.h"
+#include "rootfs_image.h"
+#include "run_opts.h"
+#include "rundir.h"
+#include "session.h"
+#include "tty.h"
+#include "user.h"
+#include "vmm_proc.h"
+
+#define EXIT_SANDBOX_FAILED 125
+#define DEFAULT_BOOT_TIMEOUT_S 180
+/* After EXIT the agent powers the VM off; give it this long before SIGKILL. */
+#define SHUTDOWN_GRACE_MS 10000
+#define MAX_ENV_TOTAL (RUN_MAX_ENV + 8)
+
+static const int forwarded_signals[] = {SIGINT,	 SIGTERM, SIGHUP,  SIGQUIT,
+					SIGUSR1, SIGUSR2, SIGWINCH};
+
+static int listen_unix(const char *path, struct sbx_err *err)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof(addr.sun_path))
+		return sbx_err_setx(err, ENAMETOOLONG, "socket path '%s' is too long", path);
+	strcpy(addr.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return sbx_err_set(err, errno, "socket");
+	if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(fd, 4) < 0) {
+		int e = errno;
+		close(fd);
+		return sbx_err_set(err, e, "listen on '%s'", path);
+	}
+	return fd;
+}
+
+static int check_kvm(struct sbx_err *err)
+{
+	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return sbx_err_set(err, errno, "open /dev/kvm (KVM is needed to run micro-VMs)");
+	close(fd);
+	return 0;
+}
+
+static bool env_has(const struct run_opts *o, const char *key)
+{
+	size_t kl = strlen(key);
+	for (size_t i = 0; i < o->n_env; i++)
+		if (!strncmp(o->env[i], key, kl) && o->env[i][kl] == '=')
+			return true;
+	return false;
+}
+
+/* Docker's defaults, then the user's -e values (which win). */
+static size_t build_env(const struct run_opts *o, const char *hostname,
+			const struct resolved_user *u, char **envp, char bufs[3][PATH_MAX + 16])
+{
+	size_t n = 0;
+	if (!env_has(o, "PATH"))
+		envp[n++] = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+	if (!env_has(o, "HOSTNAME")) {
+		snprintf(bufs[0], sizeof(bufs[0]), "HOSTNAME=%s", hostname);
+		envp[n++] = bufs[0];
+	}
+	if (!env_has(o, "HOME")) {
+		snprintf(bufs[1], sizeof(bufs[1]), "HOME=%s", u->home);
+		envp[n++] = bufs[1];
+	}
+	if (o->tty && !env_has(o, "TERM"))
+		envp[n++] = "TERM=xterm";
+	for (size_t i = 0; i < o->n_env; i++)
+		envp[n++] = (char *)o->env[i];
+	envp[n] = NULL;
+	return n;
+}
+
+static int encode_run(const struct run_opts *o, const char *hostname, uint8_t **payload,
+		      size_t *len, struct sbx_err *err)
+{
+	struct resolved_user u;
+	int r = user_resolve(o->rootfs, o->user, &u, err);
+	if (r < 0)
+		return r;
+	char *envp[MAX_ENV_TOTAL];
+	char bufs[3][PATH_MAX + 16];
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	struct sbx_run_req req = {
+		.argv = (char **)o->argv,
+		.argc = (size_t)o->argc,
+		.envp = envp,
+		.envc = build_env(o, hostname, &u, envp, bufs),
+		.cwd = (char *)(o->workdir ? o->workdir : "/"),
+		.hostname = (char *)hostname,
+		.rootfs = "/dev/vda",
+		.rootfs_type = "erofs",
+		.uid = u.uid,
+		.gid = u.gid,
+		.terminal = o->tty,
+		.open_stdin = o->interactive,
+		.time_ns = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec,
+	};
+	if (o->tty && !tty_winsize(STDIN_FILENO, &req.rows, &req.cols) &&
+	    !tty_winsize(STDOUT_FILENO, &req.rows, &req.cols)) {
+		req.rows = 24;
+		req.cols = 80;
+	}
+	return sbx_run_encode(&req, payload, len, err);
+}
+
+static int block_signals(struct sbx_err *err)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	for (size_t i = 0; i < ARRAY_SIZE(forwarded_signals); i++)
+		sigaddset(&set, forwarded_signals[i]);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return sbx_err_set(err, errno, "sigprocmask");
+	int fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (fd < 0)
+		return sbx_err_set(err, errno, "signalfd");
+	signal(SIGPIPE, SIG_IGN);
+	return fd;
+}
+
+static int boot_timeout_ms(void)
+{
+	const char *e = getenv("SANDBOX_BOOT_TIMEOUT");
+	int s = e ? atoi(e) : 0;
+	return (s > 0 ? s : DEFAULT_BOOT_TIMEOUT_S) * 1000;
+}
+
+/* Prints the last line of the VMM's own log (its one-line error) when it failed. */
+static void report_vmm_log(const char *log)
+{
+	cleanup_fclose FILE *f = fopen(log, "re");
+	if (!f)
+		return;
+	char line[1024], last[1024] = "";
+	while (fgets(line, sizeof(line), f))
+		if (line[0] != '\n')
+			memcpy(last, line, sizeof(last));
+	if (last[0])
+		fprintf(stderr, "sandbox: vmm: %s%s", last, strchr(last, '\n') ? "" : "\n");
+}
+
+struct run_ctx {
+	struct run_opts o;
+	struct rundir dir;
+	struct vmm_proc vmm;
+	int sigfd, listen_fd;
+	uint8_t *payload;
+	size_t payload_len;
+	char vmm_log[PATH_MAX];
+};
+
+static void run_ctx_cleanup(struct run_ctx *c)
+{
+	if (c->vmm.pid > 0)
+		vmm_stop(&c->vmm);
+	if (c->listen_fd >= 0)
+		close(c->listen_fd);
+	if (c->sigfd >= 0)
+		close(c->sigfd);
+	free(c->payload);
+	tty_restore();
+	rundir_remove(&c->dir);
+}
+
+static int prepare_and_boot(struct run_ctx *c, struct sbx_err *err)
+{
+	struct sandbox_paths paths;
+	int r = check_kvm(err);
+	if (r < 0 || (r = sandbox_paths_resolve(&paths, c->o.kernel, c->o.initrd, err)) < 0)
+		return r;
+	if ((r = rundir_create(&c->dir, err)) < 0)
+		return r;
+	const char *hostname = c->o.hostname ? c->o.hostname : c->dir.id;
+	if ((r = encode_run(&c->o, hostname, &c->payload, &c->payload_len, err)) < 0)
+		return r;
+	char image[PATH_MAX], uds[PATH_MAX], agent_sock[PATH_MAX], serial[PATH_MAX];
+	rundir_file(&c->dir, "rootfs.erofs", image);
+	rundir_file(&c->dir, "vsock.sock", uds);
+	rundir_file(&c->dir, "serial.log", serial);
+	rundir_file(&c->dir, "vmm.log", c->vmm_log);
+	snprintf(agent_sock, sizeof(agent_sock), "%s_%u", uds, SBX_AGENT_PORT);
+	if ((r = rootfs_image_build(c->o.rootfs, image, err)) < 0)
+		return r;
+	if ((c->sigfd = block_signals(err)) < 0)
+		return c->sigfd;
+	if ((c->listen_fd = listen_unix(agent_sock, err)) < 0)
+		return c->listen_fd;
+	const char *timer = getenv("SANDBOX_BOOT_TIMER_LOG");
+	struct vmm_cfg cfg = {
+		.cpus = c->o.cpus,
+		.memory_mib = c->o.memory_mib,
+		.disk = image,
+		.vsock_uds = uds,
+		.serial_log = serial,
+		.boot_timer = timer && timer[0] ? timer : NULL,
+		.stderr_log = c->vmm_log,
+		.debug = c->o.debug,
+	};
+	return vmm_spawn(&c->vmm, &paths, &cfg, err);
+}
+
+static int run_session(struct run_ctx *c, struct sbx_err *err)
+{
+	if (c->o.tty && c->o.interactive)
+		tty_make_raw(STDIN_FILENO);
+	struct session_cfg scfg = {
+		.listen_fd = c->listen_fd,
+		.vmm = &c->vmm,
+		.sigfd = c->sigfd,
+		.run_payload = c->payload,
+		.run_len = c->payload_len,
+		.tty = c->o.tty,
+		.interactive = c->o.interactive,
+		.boot_timeout_ms = boot_timeout_ms(),
+	};
+	struct session_result res;
+	int r = session_run(&scfg, &res, err);
+	tty_restore();
+	if (r < 0) {
+		if (!c->o.debug && c->vmm.reaped && c->vmm.status != 0)
+			report_vmm_log(c->vmm_log);
+		return r == -EINTR ? -res.exit_code : r;
+	}
+	if (vmm_wait(&c->vmm, SHUTDOWN_GRACE_MS) == -ETIMEDOUT)
+		vmm_stop(&c->vmm);
+	return res.exit_code;
+}
+
+int cmd_run(int argc, char **argv)
+{
+	struct sbx_err err = {0};
+	struct run_ctx c = {.sigfd = -1, .listen_fd = -1, .vmm = {.pid = -1, .pidfd = -1}};
+	int r = run_opts_parse(&c.o, argc, argv, &err);
+	if (r == 1)
+		return 0;
+	if (r < 0) {
+		fprintf(stderr, "sandbox: %s\n", err.msg);
+		return EXIT_SANDBOX_FAILED;
+	}
+	r = prepare_and_boot(&c, &err);
+	if (r >= 0)
+		r = run_session(&c, &err);
+	run_ctx_cleanup(&c);
+	if (r >= 0)
+		return r;
+	if (r < -128 && r >= -(128 + 64))
+		return -r; /* interrupted during boot: 128 + signal, like a killed process */
+	fprintf(stderr, "sandbox: %s\n", err.msg);
+	return EXIT_SANDBOX_FAILED;
+}

@@ -1,0 +1,23 @@
+/* Per-run state directory: /run/sandbox/<id>/ holding the rootfs image, sockets and logs. */
+#ifndef SANDBOX_RUNDIR_H
+#define SANDBOX_RUNDIR_H
+
+#include <limits.h>
+
+#include "../common/error.h"
+
+#define RUN_ID_LEN 12
+
+struct rundir {
+	char id[RUN_ID_LEN + 1];
+	char path[PATH_MAX];
+};
+
+/* Creates a fresh directory with a random id under the run root. */
+int rundir_create(struct rundir *d, struct sbx_err *err);
+/* Builds "<dir>/<name>" into out (PATH_MAX). */
+void rundir_file(const struct rundir *d, const char *name, char *out);
+/* Removes the directory and everything in it; accepts a never-created one. */
+void rundir_remove(struct rundir *d);
+
+#endif

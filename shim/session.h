@@ -1,0 +1,40 @@
+/*
+ * The host end of one container session: waits for the agent to dial in, sends RUN, then relays
+ * stdio, signals and window-size changes until the agent reports EXIT or ERROR.
+ */
+#ifndef SANDBOX_SESSION_H
+#define SANDBOX_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/error.h"
+#include "../common/proto.h"
+#include "vmm_proc.h"
+
+struct session_cfg {
+	int listen_fd; /* unix socket the VMM connects guest port 1024 to */
+	struct vmm_proc *vmm;
+	int sigfd; /* signalfd of the forwarded signals (blocked by the caller) */
+	const uint8_t *run_payload;
+	size_t run_len;
+	bool tty;
+	bool interactive;
+	int boot_timeout_ms; /* agent must say HELLO within this */
+};
+
+struct session_result {
+	int exit_code;	/* what `sandbox run` exits with */
+	bool completed; /* the agent sent EXIT or ERROR */
+	uint64_t guest_ready_ns;
+};
+
+/*
+ * Returns 0 when the agent reported an outcome (res->exit_code set), or a negative errno with err
+ * explaining what went wrong (VMM died, boot timeout, protocol error, interrupted during boot, in
+ * which case res->exit_code is 128+signal).
+ */
+int session_run(const struct session_cfg *cfg, struct session_result *res, struct sbx_err *err);
+
+#endif

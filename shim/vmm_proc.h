@@ -1,0 +1,42 @@
+/* The VMM child process of one `sandbox run`. */
+#ifndef SANDBOX_VMM_PROC_H
+#define SANDBOX_VMM_PROC_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "../common/error.h"
+#include "paths.h"
+
+struct vmm_cfg {
+	unsigned cpus;
+	unsigned memory_mib;
+	const char *disk; /* read-only rootfs image */
+	const char *vsock_uds;
+	const char *serial_log;
+	const char *boot_timer; /* NULL: none */
+	const char *stderr_log; /* the VMM's stderr goes here unless debug */
+	bool debug;
+};
+
+struct vmm_proc {
+	pid_t pid;
+	int pidfd; /* readable when the VMM has exited */
+	bool reaped;
+	int status; /* wait status once reaped */
+};
+
+/*
+ * Starts the VMM in its own process group (so a terminal's Ctrl-C reaches only `sandbox`, which
+ * forwards it), with PR_SET_PDEATHSIG so it never outlives us. An exec failure is reported here.
+ */
+int vmm_spawn(struct vmm_proc *v, const struct sandbox_paths *p, const struct vmm_cfg *cfg,
+	      struct sbx_err *err);
+/* Waits up to timeout_ms (-1: forever) for the VMM to exit; returns 0 if reaped, -ETIMEDOUT. */
+int vmm_wait(struct vmm_proc *v, int timeout_ms);
+/* SIGKILL and reap; safe to call more than once. */
+void vmm_stop(struct vmm_proc *v);
+/* Describes how the VMM ended, e.g. "guest kernel panic" for exit status 3. */
+const char *vmm_exit_reason(int status);
+
+#endif
