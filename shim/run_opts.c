@@ -159,18 +159,18 @@ int run_opts_parse(struct run_opts *o, int argc, char *const *argv, struct sbx_e
 	optind = 1;
 	opterr = 0;
 	int c;
-	while ((c = getopt_long(argc, argv, "+m:tie:w:u:h", run_long_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:m:tie:w:u:h", run_long_opts, NULL)) != -1) {
 		if (c == 'h') {
 			run_usage(stdout);
 			return 1;
 		}
-		if (c == '?' || c == ':') {
-			const char *bad = argv[optind - 1];
+		if (c == ':')
+			return sbx_err_setx(err, EINVAL, "run: missing value for '%s'",
+					    argv[optind - 1]);
+		if (c == '?') {
 			if (optopt && optopt < 256)
-				return sbx_err_setx(err, EINVAL, "run: %s '-%c'",
-						    c == ':' ? "missing value for" : "unknown option",
-						    optopt);
-			return sbx_err_setx(err, EINVAL, "run: bad option '%s'", bad);
+				return sbx_err_setx(err, EINVAL, "run: unknown option '-%c'", optopt);
+			return sbx_err_setx(err, EINVAL, "run: unknown option '%s'", argv[optind - 1]);
 		}
 		int r = apply_opt(o, c, optarg, err);
 		if (r < 0)

@@ -1,0 +1,193 @@
+/*
+ * Helpers for integration tests that drive the real `sandbox` binary (real KVM, real guest).
+ * Header-only so each test program stays one file.
+ */
+#ifndef SANDBOX_TEST_HARNESS_H
+#define SANDBOX_TEST_HARNESS_H
+
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+struct cmd_result {
+	char *out; /* NUL-terminated, malloc'd */
+	size_t out_len;
+	char *err;
+	size_t err_len;
+	int status; /* exit code, or 128+N when killed by signal N */
+};
+
+static const char *h_build(void)
+{
+	const char *b = getenv("SANDBOX_BUILD");
+	return b && b[0] ? b : "build";
+}
+
+static char *h_path(const char *name)
+{
+	static char bufs[8][4096];
+	static int i;
+	char *b = bufs[i++ % 8];
+	snprintf(b, 4096, "%s/%s", h_build(), name);
+	return b;
+}
+
+/* Fails loudly in CI (CI=true) when /dev/kvm is missing; elsewhere exits 77 (skipped). */
+static void h_require_kvm(void)
+{
+	if (access("/dev/kvm", R_OK | W_OK) == 0)
+		return;
+	const char *ci = getenv("CI");
+	if (ci && !strcmp(ci, "true")) {
+		fprintf(stderr, "FATAL: /dev/kvm is not usable in CI: %s\n", strerror(errno));
+		exit(1);
+	}
+	fprintf(stderr, "SKIP: /dev/kvm not usable (%s)\n", strerror(errno));
+	exit(77);
+}
+
+static void h_append(char **buf, size_t *len, const char *data, size_t n)
+{
+	*buf = realloc(*buf, *len + n + 1);
+	ck_assert_ptr_nonnull(*buf);
+	memcpy(*buf + *len, data, n);
+	*len += n;
+	(*buf)[*len] = '\0';
+}
+
+/*
+ * Runs argv with stdin fed from in (NULL: /dev/null), collecting stdout and stderr. When
+ * kill_after_marker is set, sends kill_sig to the child once that text appears on its stdout.
+ */
+static void h_run_full(char *const argv[], const char *in, size_t in_len,
+		       const char *kill_after_marker, int kill_sig, struct cmd_result *r)
+{
+	int ip[2], op[2], ep[2];
+	ck_assert_int_eq(pipe(ip), 0);
+	ck_assert_int_eq(pipe(op), 0);
+	ck_assert_int_eq(pipe(ep), 0);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		dup2(ip[0], 0);
+		dup2(op[1], 1);
+		dup2(ep[1], 2);
+		for (int fd = 3; fd < 64; fd++)
+			close(fd);
+		execv(argv[0], argv);
+		_exit(126);
+	}
+	close(ip[0]);
+	close(op[1]);
+	close(ep[1]);
+	memset(r, 0, sizeof(*r));
+	h_append(&r->out, &r->out_len, "", 0);
+	h_append(&r->err, &r->err_len, "", 0);
+	size_t in_off = 0;
+	if (!in)
+		close(ip[1]), ip[1] = -1;
+	else
+		fcntl(ip[1], F_SETFL, O_NONBLOCK);
+	bool killed = false, out_open = true, err_open = true;
+	while (out_open || err_open) {
+		struct pollfd p[3] = {{.fd = out_open ? op[0] : -1, .events = POLLIN},
+				      {.fd = err_open ? ep[0] : -1, .events = POLLIN},
+				      {.fd = ip[1], .events = POLLOUT}};
+		if (poll(p, 3, -1) < 0 && errno != EINTR)
+			break;
+		char buf[65536];
+		if (p[0].revents) {
+			ssize_t n = read(op[0], buf, sizeof(buf));
+			if (n <= 0)
+				out_open = false;
+			else
+				h_append(&r->out, &r->out_len, buf, (size_t)n);
+		}
+		if (p[1].revents) {
+			ssize_t n = read(ep[0], buf, sizeof(buf));
+			if (n <= 0)
+				err_open = false;
+			else
+				h_append(&r->err, &r->err_len, buf, (size_t)n);
+		}
+		if (ip[1] >= 0 && p[2].revents) {
+			ssize_t n = in_off < in_len ? write(ip[1], in + in_off, in_len - in_off) : 0;
+			if (n > 0)
+				in_off += (size_t)n;
+			if (n < 0 || in_off >= in_len)
+				close(ip[1]), ip[1] = -1;
+		}
+		if (kill_after_marker && !killed && strstr(r->out, kill_after_marker)) {
+			kill(pid, kill_sig);
+			killed = true;
+		}
+	}
+	if (ip[1] >= 0)
+		close(ip[1]);
+	close(op[0]);
+	close(ep[0]);
+	int st;
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static void h_run(char *const argv[], struct cmd_result *r)
+{
+	h_run_full(argv, NULL, 0, NULL, 0, r);
+}
+
+static void h_free(struct cmd_result *r)
+{
+	free(r->out);
+	free(r->err);
+}
+
+/* Number of live processes whose comm is name (zombies excluded). */
+static int h_count_procs(const char *name)
+{
+	DIR *d = opendir("/proc");
+	int n = 0;
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		char p[300], comm[64] = "", state = 0;
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		snprintf(p, sizeof(p), "/proc/%s/stat", e->d_name);
+		FILE *f = fopen(p, "r");
+		if (!f)
+			continue;
+		if (fscanf(f, "%*d (%63[^)]) %c", comm, &state) == 2 && !strcmp(comm, name) &&
+		    state != 'Z')
+			n++;
+		fclose(f);
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+/* Entries in a directory (0 when it does not exist). */
+static int h_count_entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	int n = 0;
+	struct dirent *e;
+	while (d && (e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			n++;
+	if (d)
+		closedir(d);
+	return n;
+}
+
+#endif
