@@ -1,0 +1,79 @@
+/*
+ * Guest RAM as one shared memfd mapping. MAP_SHARED on a memfd (rather than anonymous memory)
+ * so that a vhost-user daemon (virtio-fs) can later map the same pages from the fd.
+ */
+#include "guest_mem.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "../common/cleanup.h"
+
+#define GUEST_MEM_PAGE 4096ull
+
+int guest_mem_create(struct guest_mem *m, uint64_t size, struct sbx_err *err)
+{
+	m->host = NULL;
+	m->size = 0;
+	m->memfd = -1;
+	if (size == 0 || size % GUEST_MEM_PAGE != 0)
+		return sbx_err_setx(err, EINVAL, "guest memory size %llu is not a positive multiple of 4 KiB",
+				    (unsigned long long)size);
+
+	cleanup_close int fd = memfd_create("sandbox-guest-ram", MFD_CLOEXEC);
+	if (fd < 0)
+		return sbx_err_set(err, errno, "memfd_create guest RAM");
+	if (ftruncate(fd, (off_t)size) < 0)
+		return sbx_err_set(err, errno, "ftruncate guest RAM memfd to %llu bytes",
+				   (unsigned long long)size);
+	/* MAP_NORESERVE: the guest touches only what it uses; untouched pages cost nothing. */
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
+	if (p == MAP_FAILED)
+		return sbx_err_set(err, errno, "mmap %llu bytes of guest RAM", (unsigned long long)size);
+
+	m->host = p;
+	m->size = size;
+	m->memfd = steal_fd(fd);
+	return 0;
+}
+
+void guest_mem_destroy(struct guest_mem *m)
+{
+	if (!m)
+		return;
+	if (m->host && m->size)
+		munmap(m->host, m->size);
+	if (m->memfd >= 0)
+		close(m->memfd);
+	m->host = NULL;
+	m->size = 0;
+	m->memfd = -1;
+}
+
+void *gpa_to_hva(const struct guest_mem *m, uint64_t gpa, uint64_t len)
+{
+	/* Written so that no sum can wrap: gpa <= size first, then len <= size - gpa. */
+	if (!m || !m->host || gpa > m->size || len > m->size - gpa)
+		return NULL;
+	return m->host + gpa;
+}
+
+int guest_mem_read(const struct guest_mem *m, uint64_t gpa, void *dst, uint64_t len)
+{
+	const void *src = gpa_to_hva(m, gpa, len);
+	if (!src)
+		return -EFAULT;
+	memcpy(dst, src, len);
+	return 0;
+}
+
+int guest_mem_write(const struct guest_mem *m, uint64_t gpa, const void *src, uint64_t len)
+{
+	void *dst = gpa_to_hva(m, gpa, len);
+	if (!dst)
+		return -EFAULT;
+	memcpy(dst, src, len);
+	return 0;
+}

@@ -1,0 +1,32 @@
+/*
+ * The small PC devices Linux touches at boot: the i8042 (its reset line ends the VM), the CMOS
+ * RTC (a sane clock), the POST port 0x80 (a quiet sink), and our boot-timer port 0x440.
+ */
+#ifndef SANDBOX_LEGACY_H
+#define SANDBOX_LEGACY_H
+
+#include <stdint.h>
+
+#include "../common/error.h"
+#include "vm.h"
+
+struct legacy;
+
+/*
+ * boot_timer_fd: where port-0x440 writes are logged (-1: ignored); owned and closed by the
+ * device. start_ns: CLOCK_MONOTONIC at VMM start, the origin of the logged times.
+ */
+int legacy_create(struct vm *vm, int boot_timer_fd, uint64_t start_ns, struct legacy **out,
+		  struct sbx_err *err);
+void legacy_destroy(struct legacy *l); /* accepts NULL */
+
+/* Bus callbacks, exposed for unit tests; i8042 offsets are from port 0x60 (4 = command). */
+void i8042_read(void *opaque, uint64_t offset, uint8_t *data, uint32_t len);
+void i8042_write(void *opaque, uint64_t offset, const uint8_t *data, uint32_t len);
+void boot_timer_write(void *opaque, uint64_t offset, const uint8_t *data, uint32_t len);
+void cmos_read(void *opaque, uint64_t offset, uint8_t *data, uint32_t len);
+void cmos_write(void *opaque, uint64_t offset, const uint8_t *data, uint32_t len);
+
+uint64_t monotonic_ns(void);
+
+#endif

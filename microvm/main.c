@@ -1,0 +1,378 @@
+/*
+ * sandbox-vmm: one KVM micro-VM. Parses the command line (docs/architecture.md "VMM command
+ * line"), builds the VM, runs its vCPUs until the guest ends, and exits with the status the
+ * contract defines. Errors are printed once, here.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <linux/kvm.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "../common/cleanup.h"
+#include "boot_pvh.h"
+#include "cmdline.h"
+#include "cpuid.h"
+#include "layout.h"
+#include "legacy.h"
+#include "mptable.h"
+#include "serial.h"
+#include "vcpu.h"
+#include "virtio_devices.h"
+#include "vm.h"
+
+#define PROG "sandbox-vmm"
+#define DEFAULT_MEM_MIB 128u
+#define MIN_MEM_MIB 32u /* the kernel loads at 16 MiB; it needs room after itself */
+#define VSOCK_MIN_GUEST_CID 3u /* 0-2 are reserved (hypervisor, local, host) */
+#define VSOCK_MAX_GUEST_CID 0xfffffffeu
+
+struct vmm_opts {
+	const char *kernel, *initrd, *cmdline_extra, *serial_log, *boot_timer, *vsock_uds;
+	unsigned cpus;
+	uint64_t mem_mib, vsock_cid;
+	struct {
+		char path[4096];
+		bool ro;
+	} disks[LAYOUT_VIRTIO_MAX_DEVICES];
+	unsigned ndisks;
+	bool rng, debug;
+};
+
+struct vmm {
+	struct vm vm;
+	bool vm_created;
+	struct serial *serial;
+	struct legacy *legacy;
+	void *devs[LAYOUT_VIRTIO_MAX_DEVICES];
+	unsigned ndevs;
+	struct vcpu vcpus[MPTABLE_MAX_CPUS];
+	unsigned nvcpus;
+	struct kvm_cpuid2 *cpuid;
+	uint64_t start_ns;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: " PROG " --kernel VMLINUX --initrd CPIO [options]\n"
+		"  --kernel FILE        uncompressed vmlinux with a PVH entry note (required)\n"
+		"  --initrd FILE        initramfs (required)\n"
+		"  --cmdline TEXT       appended to the kernel command line\n"
+		"  --cpus N             vCPUs, 1..%u (default 1)\n"
+		"  --memory MIB         guest RAM, %u..%llu MiB (default %u)\n"
+		"  --disk PATH[,ro]     virtio-blk disk (repeatable: vda, vdb, ...)\n"
+		"  --vsock-cid CID      virtio-vsock guest CID (>= 3), with --vsock-uds\n"
+		"  --vsock-uds PATH     host unix socket for vsock (Firecracker scheme)\n"
+		"  --rng                virtio-rng device\n"
+		"  --serial-log FILE    write the guest console to FILE\n"
+		"  --debug              guest console and timings on stderr\n"
+		"  --boot-timer FILE    append '<ns> <stage>' for each write to port 0x440\n"
+		"exit status: 0 guest ended, 1 VMM error, 3 guest kernel panic,\n"
+		"             4 KVM internal error, 5 unhandled guest stop\n",
+		MPTABLE_MAX_CPUS, MIN_MEM_MIB, (unsigned long long)(LAYOUT_RAM_MAX >> 20),
+		DEFAULT_MEM_MIB);
+}
+
+/* Strict decimal: digits only, no sign, no overflow, within [min, max]. */
+static int parse_u64(const char *opt, const char *s, uint64_t min, uint64_t max, uint64_t *out,
+		     struct sbx_err *err)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = (s[0] >= '0' && s[0] <= '9') ? strtoull(s, &end, 10) : 0;
+	if (s[0] < '0' || s[0] > '9' || errno || *end || v < min || v > max)
+		return sbx_err_setx(err, EINVAL, "%s '%s': expected a number in %llu..%llu", opt, s,
+				    (unsigned long long)min, (unsigned long long)max);
+	*out = v;
+	return 0;
+}
+
+static int parse_disk(struct vmm_opts *o, const char *arg, struct sbx_err *err)
+{
+	if (o->ndisks >= LAYOUT_VIRTIO_MAX_DEVICES)
+		return sbx_err_setx(err, E2BIG, "--disk: too many disks (max %u devices)",
+				    LAYOUT_VIRTIO_MAX_DEVICES);
+	size_t len = strlen(arg);
+	bool ro = len >= 3 && strcmp(arg + len - 3, ",ro") == 0;
+	if (ro)
+		len -= 3;
+	if (len == 0 || len >= sizeof(o->disks[0].path))
+		return sbx_err_setx(err, EINVAL, "--disk '%s': expected PATH[,ro]", arg);
+	memcpy(o->disks[o->ndisks].path, arg, len);
+	o->disks[o->ndisks].path[len] = '\0';
+	o->disks[o->ndisks].ro = ro;
+	o->ndisks++;
+	return 0;
+}
+
+enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_DISK, OPT_VSOCK_CID,
+       OPT_VSOCK_UDS, OPT_RNG, OPT_SERIAL_LOG, OPT_DEBUG, OPT_BOOT_TIMER, OPT_HELP };
+
+static const struct option long_opts[] = {
+	{ "kernel", required_argument, NULL, OPT_KERNEL },
+	{ "initrd", required_argument, NULL, OPT_INITRD },
+	{ "cmdline", required_argument, NULL, OPT_CMDLINE },
+	{ "cpus", required_argument, NULL, OPT_CPUS },
+	{ "memory", required_argument, NULL, OPT_MEMORY },
+	{ "disk", required_argument, NULL, OPT_DISK },
+	{ "vsock-cid", required_argument, NULL, OPT_VSOCK_CID },
+	{ "vsock-uds", required_argument, NULL, OPT_VSOCK_UDS },
+	{ "rng", no_argument, NULL, OPT_RNG },
+	{ "serial-log", required_argument, NULL, OPT_SERIAL_LOG },
+	{ "debug", no_argument, NULL, OPT_DEBUG },
+	{ "boot-timer", required_argument, NULL, OPT_BOOT_TIMER },
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int parse_one(struct vmm_opts *o, int c, const char *arg, struct sbx_err *err)
+{
+	uint64_t v;
+	int r = 0;
+	switch (c) {
+	case OPT_KERNEL: o->kernel = arg; break;
+	case OPT_INITRD: o->initrd = arg; break;
+	case OPT_CMDLINE: o->cmdline_extra = arg; break;
+	case OPT_CPUS:
+		r = parse_u64("--cpus", arg, 1, MPTABLE_MAX_CPUS, &v, err);
+		o->cpus = (unsigned)v;
+		break;
+	case OPT_MEMORY:
+		r = parse_u64("--memory", arg, MIN_MEM_MIB, LAYOUT_RAM_MAX >> 20, &o->mem_mib, err);
+		break;
+	case OPT_DISK: r = parse_disk(o, arg, err); break;
+	case OPT_VSOCK_CID:
+		r = parse_u64("--vsock-cid", arg, VSOCK_MIN_GUEST_CID, VSOCK_MAX_GUEST_CID,
+			      &o->vsock_cid, err);
+		break;
+	case OPT_VSOCK_UDS: o->vsock_uds = arg; break;
+	case OPT_RNG: o->rng = true; break;
+	case OPT_SERIAL_LOG: o->serial_log = arg; break;
+	case OPT_DEBUG: o->debug = true; break;
+	case OPT_BOOT_TIMER: o->boot_timer = arg; break;
+	default: r = sbx_err_setx(err, EINVAL, "unknown option (see --help)"); break;
+	}
+	return r;
+}
+
+static int check_opts(const struct vmm_opts *o, struct sbx_err *err)
+{
+	if (!o->kernel)
+		return sbx_err_setx(err, EINVAL, "--kernel is required (see --help)");
+	if (!o->initrd)
+		return sbx_err_setx(err, EINVAL, "--initrd is required (see --help)");
+	if (!o->vsock_cid != !o->vsock_uds)
+		return sbx_err_setx(err, EINVAL, "--vsock-cid and --vsock-uds go together");
+	unsigned ndev = o->ndisks + (o->vsock_cid ? 1 : 0) + (o->rng ? 1 : 0);
+	if (ndev > LAYOUT_VIRTIO_MAX_DEVICES)
+		return sbx_err_setx(err, E2BIG, "%u virtio devices requested (max %u)", ndev,
+				    LAYOUT_VIRTIO_MAX_DEVICES);
+	return 0;
+}
+
+/* Returns 0 to run, 1 when --help was printed, < 0 on a bad command line. */
+static int parse_args(int argc, char **argv, struct vmm_opts *o, struct sbx_err *err)
+{
+	*o = (struct vmm_opts){ .cpus = 1, .mem_mib = DEFAULT_MEM_MIB };
+	opterr = 0;
+	int c;
+	while ((c = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
+		if (c == OPT_HELP) {
+			usage(stdout);
+			return 1;
+		}
+		if (c == '?' || c == ':')
+			return sbx_err_setx(err, EINVAL, "bad option '%s' (see --help)",
+					    argv[optind - 1]);
+		int r = parse_one(o, c, optarg, err);
+		if (r < 0)
+			return r;
+	}
+	if (optind < argc)
+		return sbx_err_setx(err, EINVAL, "unexpected argument '%s'", argv[optind]);
+	return check_opts(o, err);
+}
+
+static int open_output(const char *path, int flags, const char *what, struct sbx_err *err)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | flags, 0644);
+	if (fd < 0)
+		return sbx_err_set(err, errno, "open %s '%s'", what, path);
+	return fd;
+}
+
+/* Disks, then vsock, then rng: window i at LAYOUT_VIRTIO_MMIO_BASE + i * 4 KiB, IRQ base + i. */
+static int vmm_add_devices(struct vmm *v, const struct vmm_opts *o, struct sbx_err *err)
+{
+	for (unsigned i = 0; i < o->ndisks + 2; i++) {
+		uint64_t base = LAYOUT_VIRTIO_MMIO_BASE + v->ndevs * LAYOUT_VIRTIO_MMIO_SIZE;
+		uint32_t irq = LAYOUT_VIRTIO_IRQ_BASE + v->ndevs;
+		void **slot = &v->devs[v->ndevs];
+		int r = 0;
+		if (i < o->ndisks)
+			r = virtio_blk_create(&v->vm, base, irq, o->disks[i].path, o->disks[i].ro, slot,
+					      err);
+		else if (i == o->ndisks && o->vsock_cid)
+			r = virtio_vsock_create(&v->vm, base, irq, o->vsock_cid, o->vsock_uds, slot, err);
+		else if (i == o->ndisks + 1 && o->rng)
+			r = virtio_rng_create(&v->vm, base, irq, slot, err);
+		else
+			continue;
+		if (r < 0)
+			return r;
+		v->ndevs++;
+	}
+	return 0;
+}
+
+static int vmm_load_guest(struct vmm *v, const struct vmm_opts *o, bool emulated,
+			  struct pvh_boot *boot, struct sbx_err *err)
+{
+	char cmdline[LAYOUT_CMDLINE_MAX];
+	int r = pvh_load_kernel(&v->vm.mem, o->kernel, boot, err);
+	if (r >= 0)
+		r = pvh_load_initrd(&v->vm.mem, o->initrd, boot, err);
+	if (r >= 0)
+		r = mptable_write(&v->vm.mem, o->cpus, err);
+	if (r >= 0)
+		r = vmm_add_devices(v, o, err);
+	if (r >= 0)
+		r = cmdline_build(cmdline, sizeof(cmdline), emulated, v->ndevs, o->cmdline_extra, err);
+	if (r >= 0)
+		r = pvh_write_boot_info(&v->vm.mem, cmdline, boot, err);
+	if (r >= 0 && o->debug)
+		fprintf(stderr, PROG ": kernel command line: %s\n", cmdline);
+	return r;
+}
+
+static int vmm_add_legacy(struct vmm *v, const struct vmm_opts *o, struct sbx_err *err)
+{
+	int out = -1;
+	if (o->serial_log)
+		out = open_output(o->serial_log, O_TRUNC, "serial log", err);
+	else if (o->debug)
+		out = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+	if (out < 0 && (o->serial_log || o->debug))
+		return o->serial_log ? out : sbx_err_set(err, errno, "dup stderr");
+	int r = serial_create(&v->vm, out, &v->serial, err);
+	if (r < 0)
+		return r;
+	int bt = -1;
+	if (o->boot_timer && (bt = open_output(o->boot_timer, O_APPEND, "boot timer", err)) < 0)
+		return bt;
+	return legacy_create(&v->vm, bt, v->start_ns, &v->legacy, err);
+}
+
+static int vmm_check_cpus(struct vmm *v, unsigned cpus, struct sbx_err *err)
+{
+	int max = ioctl(v->vm.kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
+	if (max <= 0)
+		max = ioctl(v->vm.kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
+	if (max > 0 && cpus > (unsigned)max)
+		return sbx_err_setx(err, EINVAL, "--cpus %u: this host's KVM allows at most %d", cpus,
+				    max);
+	return 0;
+}
+
+static int vmm_setup(struct vmm *v, const struct vmm_opts *o, struct sbx_err *err)
+{
+	bool emulated = cpuid_host_is_emulated();
+	struct pvh_boot boot = { 0 };
+	int r = vm_create(&v->vm, o->mem_mib << 20, err);
+	if (r < 0)
+		return r;
+	v->vm_created = true;
+	if ((r = vmm_check_cpus(v, o->cpus, err)) < 0 || (r = vmm_load_guest(v, o, emulated, &boot, err)) < 0 ||
+	    (r = vmm_add_legacy(v, o, err)) < 0)
+		return r;
+	v->cpuid = cpuid_get_supported(v->vm.kvm_fd, err);
+	if (!v->cpuid)
+		return -err->code;
+	for (unsigned i = 0; i < o->cpus; i++) {
+		r = vcpu_create(&v->vm, i, o->cpus, v->cpuid, emulated, &boot, &v->vcpus[i], err);
+		if (r < 0)
+			return r;
+		v->nvcpus++;
+	}
+	return 0;
+}
+
+static void vmm_stop_vcpus(struct vmm *v)
+{
+	for (unsigned i = 0; i < v->nvcpus; i++)
+		vcpu_stop(&v->vcpus[i]);
+}
+
+static int vmm_run(struct vmm *v, struct sbx_err *err)
+{
+	int r = vcpu_signals_init(err);
+	for (unsigned i = 0; r >= 0 && i < v->nvcpus; i++)
+		r = vcpu_start(&v->vcpus[i], err);
+	if (r < 0) {
+		vm_request_stop(&v->vm, VM_EXIT_VMM_ERROR, NULL);
+		vmm_stop_vcpus(v);
+		return r;
+	}
+	int status = vm_wait_stop(&v->vm);
+	vmm_stop_vcpus(v);
+	return status;
+}
+
+static void vmm_teardown(struct vmm *v)
+{
+	vmm_stop_vcpus(v);
+	for (unsigned i = 0; i < v->nvcpus; i++)
+		vcpu_destroy(&v->vcpus[i]);
+	for (unsigned i = 0; i < v->ndevs; i++)
+		virtio_dev_destroy(v->devs[i]);
+	serial_destroy(v->serial);
+	legacy_destroy(v->legacy);
+	free(v->cpuid);
+	if (v->vm_created)
+		vm_destroy(&v->vm);
+}
+
+static double ms_between(uint64_t a, uint64_t b)
+{
+	return b > a ? (double)(b - a) / 1e6 : 0.0;
+}
+
+int main(int argc, char **argv)
+{
+	static struct vmm v;
+	struct sbx_err err = { 0 };
+	struct vmm_opts o;
+	v.start_ns = monotonic_ns();
+	/* A peer closing a vsock or log pipe must surface as EPIPE on that fd, not kill the VM. */
+	signal(SIGPIPE, SIG_IGN);
+	int r = parse_args(argc, argv, &o, &err);
+	if (r == 1)
+		return 0;
+	if (r >= 0)
+		r = vmm_setup(&v, &o, &err);
+	if (r >= 0)
+		r = vmm_run(&v, &err);
+	uint64_t stop_ns = monotonic_ns();
+	if (r < 0) {
+		fprintf(stderr, PROG ": %s\n", err.msg);
+		vmm_teardown(&v);
+		return VM_EXIT_VMM_ERROR;
+	}
+	if (v.vm.stop_reason[0] && (r != VM_EXIT_GUEST_ENDED || o.debug))
+		fprintf(stderr, PROG ": %s\n", v.vm.stop_reason);
+	vmm_teardown(&v);
+	if (o.debug)
+		fprintf(stderr,
+			PROG ": timing: start->first KVM_RUN %.2f ms, guest %.1f ms, stop->exit %.2f ms; "
+			     "unhandled pio %" PRIu64 " mmio %" PRIu64 "\n",
+			ms_between(v.start_ns, vcpu_first_run_ns), ms_between(vcpu_first_run_ns, stop_ns),
+			ms_between(stop_ns, monotonic_ns()), v.vm.pio.unhandled, v.vm.mmio.unhandled);
+	return r;
+}
