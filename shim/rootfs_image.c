@@ -27,7 +27,7 @@ static int run_mkfs(const char *dir, const char *image, char *msg, size_t msg_ca
 	if (pid == 0) {
 		dup2(pfd[1], 1);
 		dup2(pfd[1], 2);
-		execlp("mkfs.erofs", "mkfs.erofs", "-q", image, dir, (char *)NULL);
+		execlp("mkfs.erofs", "mkfs.erofs", image, dir, (char *)NULL);
 		dprintf(2, "exec mkfs.erofs: %s (install erofs-utils)", strerror(errno));
 		_exit(127);
 	}

@@ -1,0 +1,115 @@
+/*
+ * sandbox-agent: the guest's PID 1 (docs/architecture.md, "Guest agent contract").
+ *
+ * Modules: main.c (arguments, top-level flow), pid1.c (guest basics: mounts, boot timer, vsock
+ * dial, power off), session.c (HELLO/RUN handshake and setup), channel.c (the event loop that
+ * relays stdio, signals and the exit status), stdio.c (pipes/pty, byte queues), container.c
+ * (rootfs and container mounts), process.c (container init and workload).
+ */
+#ifndef SANDBOX_AGENT_H
+#define SANDBOX_AGENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "../common/error.h"
+#include "../common/proto.h"
+
+/* Exit codes reported for failures before/at exec (docs/protocol.md, ERROR). */
+#define AGENT_EXIT_SETUP 125
+#define AGENT_EXIT_NOEXEC 126
+#define AGENT_EXIT_NOTFOUND 127
+
+/* Boot-timer stage bytes written to port 0x440. */
+enum agent_stage {
+	AGENT_STAGE_STARTED = 1,
+	AGENT_STAGE_CONNECTED = 2,
+	AGENT_STAGE_EXECED = 3,
+	AGENT_STAGE_EXITING = 4,
+};
+
+struct agent_cfg {
+	const char *run_dir; /* where lower/, rw/, root/ are mounted; "/run/c" in the guest */
+	/*
+	 * TEST HOOK: a rootfs directory used (bind-mounted read-only) instead of the RUN's block
+	 * device. Set only by --test-rootfs; NULL in the guest, where a RUN without ROOTFS is
+	 * rejected.
+	 */
+	const char *test_rootfs;
+	bool set_clock; /* false in test mode: never touch the host's clock */
+	/* TEST HOOK: take the initramfs path (move + chroot) even where pivot_root works. */
+	bool test_force_move;
+};
+
+/* ---- pid1.c ---- */
+void pid1_mount_basics(void);
+void agent_stage(enum agent_stage stage);
+void agent_stage_enable(void);
+int pid1_dial_host(struct sbx_err *err);
+void agent_console(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+__attribute__((noreturn)) void pid1_poweroff(void);
+uint64_t agent_boottime_ns(void);
+int agent_test_isolate(const char *run_dir, struct sbx_err *err); /* TEST HOOK */
+
+/* ---- session.c ---- */
+/* Serves one HELLO..EXIT conversation on fd. <0 only when the host connection failed. */
+int agent_serve(int fd, const struct agent_cfg *cfg, struct sbx_err *err);
+
+/* ---- stdio.c ---- */
+/* A FIFO of bytes (frames to the host, or stdin for the workload). */
+struct byteq {
+	uint8_t *buf;
+	size_t head, len, cap;
+};
+int byteq_push(struct byteq *q, const void *data, size_t len);
+int byteq_push_frame(struct byteq *q, uint32_t type, const void *payload, size_t len);
+void byteq_pop(struct byteq *q, size_t n);
+void byteq_free(struct byteq *q);
+static inline const uint8_t *byteq_data(const struct byteq *q)
+{
+	return q->buf + q->head;
+}
+
+/* The agent's ends (non-blocking, CLOEXEC) and the workload's ends of the stdio channels. */
+struct agent_stdio {
+	bool tty;
+	int in_w;     /* agent writes stdin here (pty master when tty); -1 when none */
+	int out_r;    /* STDOUT source (pty master when tty) */
+	int err_r;    /* STDERR source; -1 when tty */
+	int child[3]; /* the workload's fds 0, 1, 2 (the pty slave thrice when tty) */
+};
+int stdio_create(struct agent_stdio *s, const struct sbx_run_req *req, struct sbx_err *err);
+void stdio_close_child(struct agent_stdio *s);
+void stdio_destroy(struct agent_stdio *s);
+int stdio_set_winsize(int fd, uint16_t rows, uint16_t cols);
+
+/* ---- container.c ---- */
+/* Agent side, before the container exists: overlay of the rootfs at <run_dir>/root. */
+int container_prepare_rootfs(const struct agent_cfg *cfg, const struct sbx_run_req *req, char *root,
+			     size_t root_cap, struct sbx_err *err);
+/*
+ * Container init side: private mounts, hostname, /proc /dev /sys, then pivot_root into root
+ * (or move+chroot when "/" is the initramfs, or always when force_move: a test hook).
+ */
+int container_enter_root(const char *root, const struct sbx_run_req *req, bool force_move,
+			 struct sbx_err *err);
+
+/* ---- process.c ---- */
+struct container {
+	pid_t init_pid;
+	int exec_r;   /* EOF: the workload exec'd; data: an ERROR payload (errno, code, text) */
+	int status_r; /* the workload's raw wait status (int), written by the container init */
+};
+int container_spawn(struct container *c, const char *root, const struct sbx_run_req *req,
+		    bool force_move, struct agent_stdio *s, struct sbx_err *err);
+void container_destroy(struct container *c);
+/* Maps an execve errno to the reported exit code (127 not found, 126 not executable). */
+int exec_errno_to_code(int errnum);
+
+/* ---- channel.c ---- */
+/* Relays until the workload ended and all output was sent; sends EXIT or ERROR last. */
+int channel_run(int fd, struct container *c, struct agent_stdio *s, struct sbx_err *err);
+
+#endif

@@ -1,0 +1,267 @@
+/*
+ * The container's processes: a container init (PID 1 of new mount/pid/uts/ipc namespaces) and
+ * the workload it forks.
+ *
+ * Why an init between the agent and the workload: a PID 1 without a handler ignores SIGTERM,
+ * so `kill -TERM` of `sandbox run` could never end `sleep 100`. The init forwards every signal
+ * to the workload, reaps orphans, and hands the workload's raw wait status to the agent.
+ *
+ * Errors before the workload runs travel back as data: an ERROR payload {errno, exit code,
+ * text} written to a CLOEXEC pipe, whose EOF without data means "exec succeeded".
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../common/cleanup.h"
+#include "agent.h"
+
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+/* Fixed fd numbers inside the container init (set up by init_arrange_fds). */
+#define FD_EXEC_W 3
+#define FD_STATUS_W 4
+
+int exec_errno_to_code(int errnum)
+{
+	return errnum == ENOENT ? AGENT_EXIT_NOTFOUND : AGENT_EXIT_NOEXEC;
+}
+
+/* Reports a failure to the agent and ends this (forked) process. Async-signal-safe enough:
+ * the process is a fork of a single-threaded agent. */
+__attribute__((noreturn)) static void child_fail(int errnum, int code, const char *msg)
+{
+	uint8_t buf[8 + SBX_ERR_MSG_MAX];
+	size_t n = sbx_error_encode(buf, sizeof(buf), errnum, code, msg);
+	ssize_t w = write(FD_EXEC_W, buf, n);
+	(void)w;
+	_exit(code);
+}
+
+static const char *env_get(char *const *envp, const char *key)
+{
+	size_t k = strlen(key);
+	for (; envp && *envp; envp++)
+		if (strncmp(*envp, key, k) == 0 && (*envp)[k] == '=')
+			return *envp + k + 1;
+	return NULL;
+}
+
+/*
+ * execvpe searching the *container's* PATH (glibc's uses the caller's environment). Like the
+ * shells: EACCES on one candidate is remembered but the search goes on. Returns the errno.
+ */
+static int exec_search(char *const *argv, char *const *envp)
+{
+	const char *file = argv[0];
+	if (file[0] == '\0')
+		return ENOENT;
+	if (strchr(file, '/')) {
+		execve(file, argv, envp);
+		return errno;
+	}
+	const char *path = env_get(envp, "PATH");
+	path = path ? path : DEFAULT_PATH;
+	int saved = ENOENT;
+	char cand[4096];
+	for (const char *p = path;; p++) {
+		const char *end = strchrnul(p, ':');
+		int dlen = (int)(end - p);
+		if (snprintf(cand, sizeof(cand), "%.*s%s%s", dlen, p, dlen ? "/" : "", file) <
+		    (int)sizeof(cand)) {
+			execve(cand, argv, envp);
+			if (errno != ENOENT && errno != ENOTDIR && errno != ENAMETOOLONG)
+				saved = errno;
+		}
+		if (*end == '\0')
+			break;
+		p = end;
+	}
+	return saved;
+}
+
+static void reset_signals(void)
+{
+	sigset_t none;
+	sigemptyset(&none);
+	for (int s = 1; s < NSIG; s++)
+		signal(s, SIG_DFL);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+__attribute__((noreturn)) static void workload_exec(const struct sbx_run_req *req, bool tty)
+{
+	char msg[SBX_ERR_MSG_MAX];
+	reset_signals();
+	if (setsid() < 0)
+		child_fail(errno, AGENT_EXIT_SETUP, "setsid");
+	if (tty && ioctl(0, TIOCSCTTY, 0) < 0)
+		child_fail(errno, AGENT_EXIT_SETUP, "set controlling terminal");
+	if (setgroups(req->n_add_gids, req->add_gids) < 0)
+		child_fail(errno, AGENT_EXIT_SETUP, "setgroups");
+	if (setgid(req->gid) < 0 || setuid(req->uid) < 0) {
+		snprintf(msg, sizeof(msg), "set uid/gid %u:%u: %s", req->uid, req->gid,
+			 strerror(errno));
+		child_fail(errno, AGENT_EXIT_SETUP, msg);
+	}
+	if (chdir(req->cwd) < 0) {
+		snprintf(msg, sizeof(msg), "chdir \"%s\": %s", req->cwd, strerror(errno));
+		child_fail(errno, AGENT_EXIT_SETUP, msg);
+	}
+	int e = exec_search(req->argv, req->envp);
+	snprintf(msg, sizeof(msg), "exec \"%s\": %s", req->argv[0], strerror(e));
+	child_fail(e, exec_errno_to_code(e), msg);
+}
+
+/* Any number of handled signals arriving at once: a no-op handler keeps them "handled", so a
+ * pid-namespace init does not drop them (the kernel ignores SIG_DFL signals for such inits). */
+static void init_noop_handler(int sig)
+{
+	(void)sig;
+}
+
+/* Forwards signals until the workload ends; then reports its status and exits. */
+__attribute__((noreturn)) static void init_loop(pid_t workload)
+{
+	sigset_t all;
+	sigfillset(&all);
+	for (;;) {
+		siginfo_t si;
+		int sig = sigwaitinfo(&all, &si);
+		if (sig < 0)
+			continue;
+		if (sig != SIGCHLD) {
+			kill(workload, sig);
+			continue;
+		}
+		int st;
+		pid_t p;
+		while ((p = waitpid(-1, &st, WNOHANG)) > 0) {
+			if (p != workload)
+				continue; /* an orphan reparented to us: reaped, nothing else to do
+					   */
+			ssize_t w = write(FD_STATUS_W, &st, sizeof(st));
+			(void)w;
+			_exit(0); /* the kernel kills what is left in the namespace */
+		}
+	}
+}
+
+/*
+ * Moves the fds the container needs to fixed numbers (0-2 stdio, 3 exec pipe, 4 status pipe)
+ * and closes every other inherited fd: the agent's ends must not live on in the container,
+ * or stdin would never see EOF and the host stream would leak into it.
+ */
+static int init_arrange_fds(const int child[3], int exec_w, int status_w)
+{
+	int src[5] = {child[0], child[1], child[2], exec_w, status_w}, high[5];
+	for (int i = 0; i < 5; i++)
+		if ((high[i] = fcntl(src[i], F_DUPFD_CLOEXEC, 10)) < 0)
+			return -errno;
+	for (int i = 0; i < 5; i++)
+		if (dup3(high[i], i, i >= 3 ? O_CLOEXEC : 0) < 0)
+			return -errno;
+	if (syscall(SYS_close_range, 5, ~0u, 0) < 0)
+		for (int fd = 5; fd < 1024; fd++)
+			close(fd);
+	return 0;
+}
+
+struct init_args {
+	const char *root;
+	const struct sbx_run_req *req;
+	const int *child;
+	int exec_w, status_w;
+	bool force_move;
+};
+
+__attribute__((noreturn)) static void container_init(const struct init_args *a)
+{
+	struct sbx_err err = {0};
+	/* All signals are still blocked (container_spawn): init_loop takes them synchronously. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL); /* an agent that dies takes the container with it */
+	if (init_arrange_fds(a->child, a->exec_w, a->status_w) < 0)
+		_exit(AGENT_EXIT_SETUP);
+	if (container_enter_root(a->root, a->req, a->force_move, &err) < 0)
+		child_fail(err.code, AGENT_EXIT_SETUP, err.msg);
+	for (int s = 1; s < NSIG; s++)
+		if (s != SIGKILL && s != SIGSTOP && s != SIGCHLD)
+			signal(s, init_noop_handler);
+	pid_t w = fork();
+	if (w < 0)
+		child_fail(errno, AGENT_EXIT_SETUP, "fork workload");
+	if (w == 0)
+		workload_exec(a->req, a->req->terminal);
+	close(FD_EXEC_W);
+	for (int fd = 0; fd < 3; fd++)
+		close(fd);
+	init_loop(w);
+}
+
+static int spawn_fail(int fds[4], struct sbx_err *err, const char *what)
+{
+	int r = sbx_err_set(err, errno, "%s", what);
+	for (int i = 0; i < 4; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	return r;
+}
+
+int container_spawn(struct container *c, const char *root, const struct sbx_run_req *req,
+		    bool force_move, struct agent_stdio *s, struct sbx_err *err)
+{
+	int fds[4] = {-1, -1, -1, -1}; /* exec r/w, status r/w */
+	*c = (struct container){.init_pid = -1, .exec_r = -1, .status_r = -1};
+	if (pipe2(fds, O_CLOEXEC) < 0 || pipe2(fds + 2, O_CLOEXEC) < 0)
+		return spawn_fail(fds, err, "create container pipes");
+	/* Signals stay blocked across clone: until the init has its handlers, a signal sent to a
+	 * fresh pid-namespace init with SIG_DFL would be silently dropped. */
+	sigset_t all, old;
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &old);
+	const unsigned long flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
+	pid_t pid = (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
+	if (pid != 0)
+		sigprocmask(SIG_SETMASK, &old, NULL);
+	if (pid < 0)
+		return spawn_fail(fds, err, "clone container init");
+	if (pid == 0) {
+		struct init_args a = {root, req, s->child, fds[1], fds[3], force_move};
+		container_init(&a);
+	}
+	close(fds[1]);
+	close(fds[3]);
+	stdio_close_child(s);
+	c->init_pid = pid;
+	c->exec_r = fds[0];
+	c->status_r = fds[2];
+	int fl = fcntl(c->exec_r, F_GETFL);
+	fcntl(c->exec_r, F_SETFL, fl | O_NONBLOCK);
+	fl = fcntl(c->status_r, F_GETFL);
+	fcntl(c->status_r, F_SETFL, fl | O_NONBLOCK);
+	return 0;
+}
+
+void container_destroy(struct container *c)
+{
+	if (c->init_pid > 0) {
+		kill(c->init_pid, SIGKILL);
+		waitpid(c->init_pid, NULL, 0);
+		c->init_pid = -1;
+	}
+	if (c->exec_r >= 0)
+		close(c->exec_r);
+	if (c->status_r >= 0)
+		close(c->status_r);
+	c->exec_r = c->status_r = -1;
+}

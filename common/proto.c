@@ -1,0 +1,560 @@
+/*
+ * Host <-> agent wire protocol codec (docs/protocol.md is the normative description).
+ *
+ * Every decoder treats its input as hostile: lengths are checked before every read, integers
+ * have exact sizes, limits are enforced and anything unexpected is rejected rather than
+ * truncated or skipped, so both ends agree byte for byte on what a valid stream is.
+ */
+#include "proto.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cleanup.h"
+
+#define TLV_HDR_SIZE 8u
+#define ERROR_HDR_SIZE 8u
+#define DEFAULT_CWD "/"
+
+/* ---- little-endian primitives (explicit bytes: host endianness and alignment don't matter) ----
+ */
+
+static void put_u16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put_u64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint16_t get_u16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | (p[1] << 8));
+}
+
+static uint32_t get_u32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t get_u64(const uint8_t *p)
+{
+	return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
+}
+
+/* ---- frame header ---- */
+
+void sbx_hdr_encode(uint8_t out[SBX_FRAME_HDR_SIZE], uint32_t type, uint32_t len)
+{
+	put_u32(out, type);
+	put_u32(out + 4, len);
+}
+
+/*
+ * Allowed payload sizes per type, so a reader can reject a bad frame from its header alone,
+ * before allocating or waiting for a payload that could never be valid.
+ */
+static int hdr_len_ok(uint32_t type, uint32_t len, uint32_t *min, uint32_t *max)
+{
+	switch (type) {
+	case SBX_MSG_RUN:
+		*min = TLV_HDR_SIZE, *max = SBX_FRAME_MAX;
+		break;
+	case SBX_MSG_STDIN:
+	case SBX_MSG_STDOUT:
+	case SBX_MSG_STDERR:
+		*min = 0, *max = SBX_DATA_MAX;
+		break;
+	case SBX_MSG_STDIN_CLOSE:
+		*min = *max = 0;
+		break;
+	case SBX_MSG_SIGNAL:
+	case SBX_MSG_WINSIZE:
+	case SBX_MSG_STARTED:
+		*min = *max = 4;
+		break;
+	case SBX_MSG_EXIT:
+		*min = *max = 8;
+		break;
+	case SBX_MSG_HELLO:
+		*min = *max = 12;
+		break;
+	case SBX_MSG_ERROR:
+		*min = ERROR_HDR_SIZE, *max = ERROR_HDR_SIZE + SBX_ERR_MSG_MAX - 1;
+		break;
+	default:
+		return -1;
+	}
+	return len >= *min && len <= *max;
+}
+
+int sbx_hdr_decode(const uint8_t in[SBX_FRAME_HDR_SIZE], struct sbx_frame_hdr *hdr,
+		   struct sbx_err *err)
+{
+	uint32_t type = get_u32(in), len = get_u32(in + 4), min = 0, max = 0;
+
+	if (len > SBX_FRAME_MAX)
+		return sbx_err_setx(err, E2BIG, "frame type %#x: payload of %u bytes exceeds %u",
+				    type, len, SBX_FRAME_MAX);
+	int ok = hdr_len_ok(type, len, &min, &max);
+	if (ok < 0)
+		return sbx_err_setx(err, EPROTO, "unknown frame type %#x", type);
+	if (!ok)
+		return sbx_err_setx(err, EPROTO, "frame type %#x: payload of %u bytes, want %u..%u",
+				    type, len, min, max);
+	hdr->type = type;
+	hdr->len = len;
+	return 0;
+}
+
+/* ---- fixed-layout payloads ---- */
+
+size_t sbx_u32_encode(uint8_t out[4], uint32_t v)
+{
+	put_u32(out, v);
+	return 4;
+}
+
+int sbx_u32_decode(const uint8_t *buf, size_t len, uint32_t *v)
+{
+	if (len != 4)
+		return -EPROTO;
+	*v = get_u32(buf);
+	return 0;
+}
+
+size_t sbx_exit_encode(uint8_t out[8], int32_t code, uint32_t signo)
+{
+	put_u32(out, (uint32_t)code);
+	put_u32(out + 4, signo);
+	return 8;
+}
+
+/* Exit codes are what a shell would see (0..255); signal numbers fit Linux's 1..64. */
+int sbx_exit_decode(const uint8_t *buf, size_t len, int32_t *code, uint32_t *signo)
+{
+	if (len != 8)
+		return -EPROTO;
+	int32_t c = (int32_t)get_u32(buf);
+	uint32_t s = get_u32(buf + 4);
+	if (c < 0 || c > 255 || s > 64)
+		return -EPROTO;
+	*code = c;
+	*signo = s;
+	return 0;
+}
+
+size_t sbx_winsize_encode(uint8_t out[4], uint16_t rows, uint16_t cols)
+{
+	put_u16(out, rows);
+	put_u16(out + 2, cols);
+	return 4;
+}
+
+int sbx_winsize_decode(const uint8_t *buf, size_t len, uint16_t *rows, uint16_t *cols)
+{
+	if (len != 4)
+		return -EPROTO;
+	*rows = get_u16(buf);
+	*cols = get_u16(buf + 2);
+	return 0;
+}
+
+size_t sbx_hello_encode(uint8_t out[12], uint32_t version, uint64_t ready_ns)
+{
+	put_u32(out, version);
+	put_u64(out + 4, ready_ns);
+	return 12;
+}
+
+int sbx_hello_decode(const uint8_t *buf, size_t len, uint32_t *version, uint64_t *ready_ns)
+{
+	if (len != 12)
+		return -EPROTO;
+	*version = get_u32(buf);
+	*ready_ns = get_u64(buf + 4);
+	return 0;
+}
+
+size_t sbx_error_encode(uint8_t *out, size_t cap, int32_t errnum, int32_t exit_code,
+			const char *msg)
+{
+	if (cap < ERROR_HDR_SIZE)
+		return 0;
+	size_t n = msg ? strnlen(msg, SBX_ERR_MSG_MAX - 1) : 0;
+	if (n > cap - ERROR_HDR_SIZE)
+		n = cap - ERROR_HDR_SIZE;
+	put_u32(out, (uint32_t)errnum);
+	put_u32(out + 4, (uint32_t)exit_code);
+	if (n)
+		memcpy(out + ERROR_HDR_SIZE, msg, n);
+	return ERROR_HDR_SIZE + n;
+}
+
+/* Cutting text mid UTF-8 sequence would leave an invalid tail: back off to a lead byte. */
+static size_t utf8_cut(const uint8_t *s, size_t n, size_t max)
+{
+	if (n <= max)
+		return n;
+	while (max > 0 && (s[max] & 0xc0) == 0x80)
+		max--;
+	return max;
+}
+
+int sbx_error_decode(const uint8_t *buf, size_t len, int32_t *errnum, int32_t *exit_code, char *msg,
+		     size_t msg_cap)
+{
+	if (len < ERROR_HDR_SIZE || len > ERROR_HDR_SIZE + SBX_ERR_MSG_MAX - 1)
+		return -EPROTO;
+	int32_t e = (int32_t)get_u32(buf), c = (int32_t)get_u32(buf + 4);
+	if (e < 0 || c < 0 || c > 255)
+		return -EPROTO;
+	*errnum = e;
+	*exit_code = c;
+	if (!msg || !msg_cap)
+		return 0;
+	const uint8_t *text = buf + ERROR_HDR_SIZE;
+	size_t n = utf8_cut(text, len - ERROR_HDR_SIZE, msg_cap - 1);
+	/* The text ends up on the user's terminal: control bytes could drive it, so neuter them. */
+	for (size_t i = 0; i < n; i++)
+		msg[i] = (text[i] < 0x20 || text[i] == 0x7f) ? '?' : (char)text[i];
+	msg[n] = '\0';
+	return 0;
+}
+
+/* ---- RUN codec ---- */
+
+/* Growable output buffer for the encoder; `err` is sticky so callers check once at the end. */
+struct tlv_buf {
+	uint8_t *p;
+	size_t len, cap;
+	int err;
+};
+
+static void tlv_put(struct tlv_buf *b, uint16_t tag, const void *val, size_t len)
+{
+	if (b->err)
+		return;
+	if (len > SBX_FRAME_MAX || b->len + TLV_HDR_SIZE + len > SBX_FRAME_MAX) {
+		b->err = -E2BIG;
+		return;
+	}
+	size_t need = b->len + TLV_HDR_SIZE + len;
+	if (need > b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 256;
+		while (cap < need)
+			cap *= 2;
+		uint8_t *p = realloc(b->p, cap);
+		if (!p) {
+			b->err = -ENOMEM;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	put_u16(b->p + b->len, tag);
+	put_u16(b->p + b->len + 2, 0);
+	put_u32(b->p + b->len + 4, (uint32_t)len);
+	if (len)
+		memcpy(b->p + b->len + TLV_HDR_SIZE, val, len);
+	b->len = need;
+}
+
+static void tlv_put_u32(struct tlv_buf *b, uint16_t tag, uint32_t v)
+{
+	uint8_t raw[4];
+	put_u32(raw, v);
+	tlv_put(b, tag, raw, sizeof(raw));
+}
+
+static int tlv_put_str(struct tlv_buf *b, uint16_t tag, const char *s, struct sbx_err *err)
+{
+	size_t n = strlen(s);
+	if (n + 1 > SBX_RUN_MAX_STR)
+		return sbx_err_setx(err, E2BIG, "RUN tag %u: string of %zu bytes exceeds %u", tag,
+				    n, SBX_RUN_MAX_STR - 1);
+	tlv_put(b, tag, s, n);
+	return 0;
+}
+
+static int run_check_req(const struct sbx_run_req *req, struct sbx_err *err)
+{
+	if (req->argc < 1 || !req->argv)
+		return sbx_err_setx(err, EINVAL, "RUN: empty argv");
+	if (req->argc > SBX_RUN_MAX_ARGS || req->envc > SBX_RUN_MAX_ENV)
+		return sbx_err_setx(err, E2BIG, "RUN: %zu args / %zu env entries exceed %u / %u",
+				    req->argc, req->envc, SBX_RUN_MAX_ARGS, SBX_RUN_MAX_ENV);
+	if (req->n_add_gids > SBX_RUN_MAX_GIDS)
+		return sbx_err_setx(err, E2BIG, "RUN: %zu groups exceed %u", req->n_add_gids,
+				    SBX_RUN_MAX_GIDS);
+	if (req->envc && !req->envp)
+		return sbx_err_setx(err, EINVAL, "RUN: envc %zu without envp", req->envc);
+	for (size_t i = 0; i < req->argc; i++)
+		if (!req->argv[i])
+			return sbx_err_setx(err, EINVAL, "RUN: argv[%zu] is NULL", i);
+	for (size_t i = 0; i < req->envc; i++)
+		if (!req->envp[i] || !strchr(req->envp[i], '=') || req->envp[i][0] == '=')
+			return sbx_err_setx(err, EINVAL, "RUN: env entry %zu is not K=V", i);
+	if (req->cwd && req->cwd[0] != '/')
+		return sbx_err_setx(err, EINVAL, "RUN: cwd '%s' is not absolute", req->cwd);
+	return 0;
+}
+
+static int run_put_strings(struct tlv_buf *b, const struct sbx_run_req *req, struct sbx_err *err)
+{
+	int r = 0;
+	for (size_t i = 0; r == 0 && i < req->argc; i++)
+		r = tlv_put_str(b, SBX_RUN_ARG, req->argv[i], err);
+	for (size_t i = 0; r == 0 && i < req->envc; i++)
+		r = tlv_put_str(b, SBX_RUN_ENV, req->envp[i], err);
+	const struct {
+		uint16_t tag;
+		const char *s;
+	} opt[] = {
+	    {SBX_RUN_CWD, req->cwd},
+	    {SBX_RUN_HOSTNAME, req->hostname},
+	    {SBX_RUN_ROOTFS, req->rootfs},
+	    {SBX_RUN_ROOTFS_TYPE, req->rootfs_type},
+	};
+	for (size_t i = 0; r == 0 && i < ARRAY_SIZE(opt); i++)
+		if (opt[i].s)
+			r = tlv_put_str(b, opt[i].tag, opt[i].s, err);
+	return r;
+}
+
+int sbx_run_encode(const struct sbx_run_req *req, uint8_t **out, size_t *out_len,
+		   struct sbx_err *err)
+{
+	int r = run_check_req(req, err);
+	if (r < 0)
+		return r;
+	struct tlv_buf b = {0};
+	r = run_put_strings(&b, req, err);
+	if (r < 0) {
+		free(b.p);
+		return r;
+	}
+	tlv_put_u32(&b, SBX_RUN_UID, req->uid);
+	tlv_put_u32(&b, SBX_RUN_GID, req->gid);
+	for (size_t i = 0; i < req->n_add_gids; i++)
+		tlv_put_u32(&b, SBX_RUN_ADD_GID, req->add_gids[i]);
+	tlv_put_u32(&b, SBX_RUN_TERMINAL, req->terminal);
+	tlv_put_u32(&b, SBX_RUN_STDIN, req->open_stdin);
+	uint8_t ws[4];
+	tlv_put(&b, SBX_RUN_WINSIZE, ws, sbx_winsize_encode(ws, req->rows, req->cols));
+	if (req->time_ns) {
+		uint8_t t[8];
+		put_u64(t, req->time_ns);
+		tlv_put(&b, SBX_RUN_TIME_NS, t, sizeof(t));
+	}
+	if (b.err) {
+		free(b.p);
+		return b.err == -E2BIG ? sbx_err_setx(err, E2BIG, "RUN: payload exceeds %u bytes",
+						      SBX_FRAME_MAX)
+				       : sbx_err_set(err, -b.err, "RUN: encode");
+	}
+	*out = b.p;
+	*out_len = b.len;
+	return 0;
+}
+
+/*
+ * Decoding takes two passes over the TLVs: the first validates everything and sizes the one
+ * allocation (pointer arrays + strings), the second fills it. Nothing is allocated for input
+ * that is going to be rejected, and free is a single call.
+ */
+struct run_scan {
+	size_t argc, envc, ngids, str_bytes;
+	uint32_t seen; /* bit per singular tag, to reject duplicates */
+};
+
+static int scan_str(const uint8_t *v, uint32_t len, uint16_t tag, struct sbx_err *err)
+{
+	if (len + 1 > SBX_RUN_MAX_STR)
+		return sbx_err_setx(err, E2BIG, "RUN tag %u: string of %u bytes exceeds %u", tag,
+				    len, SBX_RUN_MAX_STR - 1);
+	if (memchr(v, '\0', len))
+		return sbx_err_setx(err, EPROTO, "RUN tag %u: string contains NUL", tag);
+	if (tag == SBX_RUN_CWD && (len == 0 || v[0] != '/'))
+		return sbx_err_setx(err, EINVAL, "RUN: cwd is not absolute");
+	if (tag == SBX_RUN_ENV) {
+		const uint8_t *eq = memchr(v, '=', len);
+		if (!eq || eq == v)
+			return sbx_err_setx(err, EPROTO, "RUN: env entry is not K=V");
+	}
+	return 0;
+}
+
+static int scan_fixed(const uint8_t *v, uint32_t len, uint16_t tag, struct sbx_err *err)
+{
+	uint32_t want = tag == SBX_RUN_WINSIZE ? 4 : tag == SBX_RUN_TIME_NS ? 8 : 4;
+	if (len != want)
+		return sbx_err_setx(err, EPROTO, "RUN tag %u: %u bytes, want %u", tag, len, want);
+	if ((tag == SBX_RUN_TERMINAL || tag == SBX_RUN_STDIN) && get_u32(v) > 1)
+		return sbx_err_setx(err, EPROTO, "RUN tag %u: boolean is %u", tag, get_u32(v));
+	return 0;
+}
+
+static int scan_entry(struct run_scan *s, uint16_t tag, const uint8_t *v, uint32_t len,
+		      struct sbx_err *err)
+{
+	if (tag < SBX_RUN_ARG || tag > SBX_RUN_TIME_NS)
+		return sbx_err_setx(err, EPROTO, "RUN: unknown tag %u", tag);
+	bool repeated = tag == SBX_RUN_ARG || tag == SBX_RUN_ENV || tag == SBX_RUN_ADD_GID;
+	if (!repeated && (s->seen & (1u << tag)))
+		return sbx_err_setx(err, EPROTO, "RUN: duplicate tag %u", tag);
+	s->seen |= 1u << tag;
+	bool is_str = tag == SBX_RUN_ARG || tag == SBX_RUN_ENV || tag == SBX_RUN_CWD ||
+		      tag == SBX_RUN_HOSTNAME || tag == SBX_RUN_ROOTFS ||
+		      tag == SBX_RUN_ROOTFS_TYPE;
+	int r = is_str ? scan_str(v, len, tag, err) : scan_fixed(v, len, tag, err);
+	if (r < 0)
+		return r;
+	if (is_str)
+		s->str_bytes += len + 1;
+	if (tag == SBX_RUN_ARG && ++s->argc > SBX_RUN_MAX_ARGS)
+		return sbx_err_setx(err, E2BIG, "RUN: more than %u args", SBX_RUN_MAX_ARGS);
+	if (tag == SBX_RUN_ENV && ++s->envc > SBX_RUN_MAX_ENV)
+		return sbx_err_setx(err, E2BIG, "RUN: more than %u env entries", SBX_RUN_MAX_ENV);
+	if (tag == SBX_RUN_ADD_GID && ++s->ngids > SBX_RUN_MAX_GIDS)
+		return sbx_err_setx(err, E2BIG, "RUN: more than %u groups", SBX_RUN_MAX_GIDS);
+	return 0;
+}
+
+/* Iterates the TLVs; calls fn for each. Rejects truncated entries and nonzero reserved fields. */
+typedef int (*tlv_fn)(void *ctx, uint16_t tag, const uint8_t *v, uint32_t len, struct sbx_err *err);
+
+static int tlv_walk(const uint8_t *buf, size_t len, tlv_fn fn, void *ctx, struct sbx_err *err)
+{
+	size_t off = 0;
+	while (off < len) {
+		if (len - off < TLV_HDR_SIZE)
+			return sbx_err_setx(err, EPROTO, "RUN: truncated entry at offset %zu", off);
+		uint16_t tag = get_u16(buf + off);
+		uint32_t vlen = get_u32(buf + off + 4);
+		if (get_u16(buf + off + 2) != 0)
+			return sbx_err_setx(err, EPROTO, "RUN: reserved field set at offset %zu",
+					    off);
+		if (vlen > len - off - TLV_HDR_SIZE)
+			return sbx_err_setx(err, EPROTO,
+					    "RUN: entry at offset %zu overruns payload", off);
+		int r = fn(ctx, tag, buf + off + TLV_HDR_SIZE, vlen, err);
+		if (r < 0)
+			return r;
+		off += TLV_HDR_SIZE + vlen;
+	}
+	return 0;
+}
+
+static int scan_cb(void *ctx, uint16_t tag, const uint8_t *v, uint32_t len, struct sbx_err *err)
+{
+	return scan_entry(ctx, tag, v, len, err);
+}
+
+struct run_fill {
+	struct sbx_run_req *req;
+	char *strs; /* next free byte of the string area */
+};
+
+static char *fill_str(struct run_fill *f, const uint8_t *v, uint32_t len)
+{
+	char *s = f->strs;
+	memcpy(s, v, len);
+	s[len] = '\0';
+	f->strs += len + 1;
+	return s;
+}
+
+static int fill_cb(void *ctx, uint16_t tag, const uint8_t *v, uint32_t len, struct sbx_err *err)
+{
+	struct run_fill *f = ctx;
+	struct sbx_run_req *q = f->req;
+	(void)err;
+	switch (tag) {
+	case SBX_RUN_ARG:
+		q->argv[q->argc++] = fill_str(f, v, len);
+		break;
+	case SBX_RUN_ENV:
+		q->envp[q->envc++] = fill_str(f, v, len);
+		break;
+	case SBX_RUN_CWD:
+		q->cwd = fill_str(f, v, len);
+		break;
+	case SBX_RUN_HOSTNAME:
+		q->hostname = fill_str(f, v, len);
+		break;
+	case SBX_RUN_ROOTFS:
+		q->rootfs = fill_str(f, v, len);
+		break;
+	case SBX_RUN_ROOTFS_TYPE:
+		q->rootfs_type = fill_str(f, v, len);
+		break;
+	case SBX_RUN_UID:
+		q->uid = get_u32(v);
+		break;
+	case SBX_RUN_GID:
+		q->gid = get_u32(v);
+		break;
+	case SBX_RUN_TERMINAL:
+		q->terminal = get_u32(v);
+		break;
+	case SBX_RUN_STDIN:
+		q->open_stdin = get_u32(v);
+		break;
+	case SBX_RUN_WINSIZE:
+		sbx_winsize_decode(v, len, &q->rows, &q->cols);
+		break;
+	case SBX_RUN_TIME_NS:
+		q->time_ns = get_u64(v);
+		break;
+	case SBX_RUN_ADD_GID:
+		q->add_gids[q->n_add_gids++] = get_u32(v);
+		break;
+	}
+	return 0;
+}
+
+int sbx_run_decode(const uint8_t *buf, size_t len, struct sbx_run_req *req, struct sbx_err *err)
+{
+	memset(req, 0, sizeof(*req));
+	if (len > SBX_FRAME_MAX)
+		return sbx_err_setx(err, E2BIG, "RUN: payload of %zu bytes exceeds %u", len,
+				    SBX_FRAME_MAX);
+	struct run_scan s = {0};
+	int r = tlv_walk(buf, len, scan_cb, &s, err);
+	if (r < 0)
+		return r;
+	if (s.argc == 0)
+		return sbx_err_setx(err, EPROTO, "RUN: no command (argv is empty)");
+
+	size_t ptrs = (s.argc + 1 + s.envc + 1) * sizeof(char *);
+	char **block = calloc(1, ptrs + s.str_bytes + sizeof(DEFAULT_CWD));
+	if (!block)
+		return sbx_err_set(err, ENOMEM, "RUN: allocate %zu bytes", ptrs + s.str_bytes);
+	req->argv = block;
+	req->envp = block + s.argc + 1;
+	struct run_fill f = {.req = req, .strs = (char *)block + ptrs};
+	tlv_walk(buf, len, fill_cb, &f, err); /* cannot fail: the scan accepted the same bytes */
+	if (!req->cwd)
+		req->cwd = memcpy(f.strs, DEFAULT_CWD, sizeof(DEFAULT_CWD));
+	return 0;
+}
+
+void sbx_run_req_free(struct sbx_run_req *req)
+{
+	if (!req)
+		return;
+	free(req->argv); /* the base of the single allocation (see sbx_run_decode) */
+	memset(req, 0, sizeof(*req));
+}

@@ -1,0 +1,96 @@
+/*
+ * libFuzzer target for every decoder of host/agent input (common/proto.c, common/proto_io.c).
+ * Build: clang -std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+ *          tests/fuzz/fuzz_proto.c common/proto.c common/proto_io.c common/error.c -o fuzz_proto
+ * The first input byte selects the decoder; the rest is its input.
+ */
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../common/proto.h"
+
+/* A decoded request must re-encode and decode to the same thing (the codec is a bijection). */
+static void check_run(const uint8_t *data, size_t size)
+{
+	struct sbx_run_req q;
+	struct sbx_err err = {0};
+	if (sbx_run_decode(data, size, &q, &err) < 0) {
+		assert(err.code > 0 && err.msg[0]);
+		return;
+	}
+	assert(q.argc >= 1 && q.argv[q.argc] == NULL && q.envp[q.envc] == NULL && q.cwd[0] == '/');
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int r = sbx_run_encode(&q, &buf, &len, &err);
+	assert(r == 0);
+	struct sbx_run_req q2;
+	r = sbx_run_decode(buf, len, &q2, &err);
+	assert(r == 0 && q2.argc == q.argc && q2.envc == q.envc);
+	for (size_t i = 0; i < q.argc; i++)
+		assert(strcmp(q.argv[i], q2.argv[i]) == 0);
+	assert(strcmp(q.cwd, q2.cwd) == 0 && q.uid == q2.uid && q.n_add_gids == q2.n_add_gids);
+	sbx_run_req_free(&q2);
+	sbx_run_req_free(&q);
+	free(buf);
+}
+
+/* Feeds the stream in chunks whose sizes come from the input itself. */
+static void check_reader(const uint8_t *data, size_t size)
+{
+	struct sbx_frame_reader r = {0};
+	struct sbx_err err = {0};
+	size_t off = 0, step = size ? (size_t)data[0] % 17 + 1 : 1;
+	while (off < size) {
+		size_t len = size - off < step ? size - off : step, used = 0;
+		struct sbx_frame_hdr h;
+		uint8_t *p = NULL;
+		int rc = sbx_frame_reader_feed(&r, data + off, len, &used, &h, &p, &err);
+		if (rc < 0)
+			break;
+		assert(used <= len);
+		off += used;
+		if (rc == 1) {
+			if (h.type == SBX_MSG_RUN)
+				check_run(p, h.len);
+			free(p);
+		}
+	}
+	sbx_frame_reader_reset(&r);
+}
+
+static void check_small(const uint8_t *data, size_t size)
+{
+	int32_t a, b;
+	uint32_t u, v;
+	uint16_t rows, cols;
+	uint64_t ns;
+	char msg[64];
+	sbx_exit_decode(data, size, &a, &u);
+	sbx_u32_decode(data, size, &v);
+	sbx_winsize_decode(data, size, &rows, &cols);
+	sbx_hello_decode(data, size, &u, &ns);
+	if (sbx_error_decode(data, size, &a, &b, msg, sizeof(msg)) == 0) {
+		assert(strlen(msg) < sizeof(msg));
+		for (size_t i = 0; msg[i]; i++)
+			assert((unsigned char)msg[i] >= 0x20 && msg[i] != 0x7f);
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (size < 1)
+		return 0;
+	switch (data[0] % 3) {
+	case 0:
+		check_run(data + 1, size - 1);
+		break;
+	case 1:
+		check_reader(data + 1, size - 1);
+		break;
+	default:
+		check_small(data + 1, size - 1);
+		break;
+	}
+	return 0;
+}
