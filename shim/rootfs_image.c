@@ -32,17 +32,33 @@ static int run_mkfs(const char *dir, const char *image, char *msg, size_t msg_ca
 		_exit(127);
 	}
 	close(pfd[1]);
+	/* mkfs.erofs reports progress on every file: keep reading, remember only the tail. */
 	size_t have = 0;
+	char buf[4096];
 	ssize_t n;
-	while ((n = read(pfd[0], msg + have, msg_cap - 1 - have)) > 0 && have < msg_cap - 1)
-		have += (size_t)n;
+	while ((n = read(pfd[0], buf, sizeof(buf))) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		size_t keep = msg_cap - 1;
+		size_t take = (size_t)n > keep ? keep : (size_t)n;
+		if (have + take > keep) {
+			size_t drop = have + take - keep;
+			memmove(msg, msg + drop, have - drop);
+			have -= drop;
+		}
+		memcpy(msg + have, buf + (size_t)n - take, take);
+		have += take;
+	}
 	msg[have] = '\0';
 	close(pfd[0]);
 	int st;
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;
 	for (char *p = msg; *p; p++)
-		if (*p == '\n')
+		if ((unsigned char)*p < 0x20)
 			*p = ' ';
 	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
 		return 0;
