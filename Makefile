@@ -8,7 +8,7 @@ WARN := -Wall -Wextra -Werror -Wno-format-truncation
 BASE_CFLAGS := -std=gnu11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS += $(EXTRA_LDFLAGS)
 
-DEPS_PKGS := build-essential pkg-config check libyajl-dev libseccomp-dev libcap-ng-dev \
+DEPS_PKGS := build-essential pkg-config clang check libyajl-dev libseccomp-dev libcap-ng-dev \
 	linux-source-6.1 flex bison bc libelf-dev libssl-dev cpio xz-utils erofs-utils \
 	busybox-static util-linux procps qemu-system-x86 runc hyperfine clang-format
 
@@ -29,7 +29,7 @@ BUSYBOX_ROOTFS := $(B)/rootfs-busybox
 
 BINS := $(B)/sandbox $(B)/sandbox-vmm $(B)/sandbox-agent
 
-.PHONY: all deps demo check check-unit check-integration bench asan format clean kernel
+.PHONY: all deps demo check check-unit check-integration bench asan fuzz format clean kernel
 
 all: $(BINS) $(KERNEL) $(INITRAMFS) $(BUSYBOX_ROOTFS)/.done
 
@@ -104,6 +104,22 @@ asan:
 		EXTRA_LDFLAGS="-fsanitize=address,undefined" build-asan/sandbox build-asan/sandbox-vmm \
 		$(patsubst $(B)/%,build-asan/%,$(UNIT_TESTS))
 	@set -e; for t in $(patsubst $(B)/%,build-asan/%,$(UNIT_TESTS)); do $$t; done
+
+# libFuzzer targets, FUZZ_SECONDS each (clang from Debian's clang package).
+FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS := -std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined
+$(B)/fuzz/fuzz_proto: tests/fuzz/fuzz_proto.c common/proto.c common/proto_io.c common/error.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) $^ -o $@
+$(B)/fuzz/fuzz_virtqueue: tests/fuzz/fuzz_virtqueue.c microvm/virtqueue.c microvm/guest_mem.c common/error.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) $^ -o $@
+fuzz: $(B)/fuzz/fuzz_proto $(B)/fuzz/fuzz_virtqueue
+	@set -e; for f in $^; do n=$$(basename $$f); mkdir -p tests/fuzz/corpus/$$n; \
+		echo "== $$n ($(FUZZ_SECONDS) s)"; \
+		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -artifact_prefix=$(B)/fuzz/$$n- \
+			tests/fuzz/corpus/$$n >$(B)/fuzz/$$n.log 2>&1 || { tail -30 $(B)/fuzz/$$n.log; exit 1; }; \
+		grep -E 'number_of_executed_units' $(B)/fuzz/$$n.log; done
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
