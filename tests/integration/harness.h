@@ -35,9 +35,9 @@ static const char *h_build(void)
 
 static char *h_path(const char *name)
 {
-	static char bufs[8][4096];
+	static char bufs[64][4096];
 	static int i;
-	char *b = bufs[i++ % 8];
+	char *b = bufs[i++ % 64];
 	snprintf(b, 4096, "%s/%s", h_build(), name);
 	return b;
 }
