@@ -216,6 +216,8 @@ static int prepare_and_boot(struct run_ctx *c, struct sbx_err *err)
 		.boot_timer = timer && timer[0] ? timer : NULL,
 		.stderr_log = c->vmm_log,
 		.debug = c->o.debug,
+		/* For kernel debugging (e.g. initcall_debug); not a user-facing option. */
+		.cmdline_extra = getenv("SANDBOX_KERNEL_CMDLINE_EXTRA"),
 	};
 	return vmm_spawn(&c->vmm, &paths, &cfg, err);
 }

@@ -39,6 +39,10 @@ static void build_argv(const char **argv, char bufs[][32], const struct sandbox_
 	argv[n++] = "--vsock-uds";
 	argv[n++] = cfg->vsock_uds;
 	argv[n++] = "--rng";
+	if (cfg->cmdline_extra) {
+		argv[n++] = "--cmdline";
+		argv[n++] = cfg->cmdline_extra;
+	}
 	if (cfg->serial_log && !cfg->debug) {
 		argv[n++] = "--serial-log";
 		argv[n++] = cfg->serial_log;

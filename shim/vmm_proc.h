@@ -16,6 +16,7 @@ struct vmm_cfg {
 	const char *serial_log;
 	const char *boot_timer; /* NULL: none */
 	const char *stderr_log; /* the VMM's stderr goes here unless debug */
+	const char *cmdline_extra; /* appended to the guest kernel command line, or NULL */
 	bool debug;
 };
 
