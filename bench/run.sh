@@ -14,34 +14,48 @@ trap 'rm -rf "$work"' EXIT
 
 now_ns() { date +%s%N; }
 
-# time_cmd LABEL CMD... : runs CMD $RUNS times, appends "LABEL min median" (ms) to $work/results
-time_cmd() {
-	local label=$1; shift
-	local f="$work/times.$RANDOM"
-	: >"$f"
+# Cases are registered with add_case, then run interleaved (A B A B ...) so that host noise
+# falls on every case alike; each case's times (us) go to $work/case.N.
+ncases=0
+declare -a case_label case_cmd
+add_case() { case_label[$ncases]=$1; shift; case_cmd[$ncases]="$*"; ncases=$((ncases + 1)); }
+
+run_cases() {
 	for ((i = 0; i < RUNS; i++)); do
-		local t0 t1
-		t0=$(now_ns)
-		"$@" >/dev/null 2>>"$work/errors" || { echo "bench: '$label' failed (run $i): $*" >&2; tail -3 "$work/errors" >&2; exit 1; }
-		t1=$(now_ns)
-		echo $(((t1 - t0) / 1000)) >>"$f"
+		for ((c = 0; c < ncases; c++)); do
+			local t0 t1
+			t0=$(now_ns)
+			eval "${case_cmd[$c]}" >/dev/null 2>>"$work/errors" || {
+				echo "bench: '${case_label[$c]}' failed (run $i)" >&2; tail -5 "$work/errors" >&2; exit 1; }
+			t1=$(now_ns)
+			echo $(((t1 - t0) / 1000)) >>"$work/case.$c"
+		done
 	done
-	sort -n "$f" | awk -v l="$label" '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%s|%.1f|%.1f|%d\n", l, a[1]/1000, m/1000, NR}' >>"$work/results"
+	for ((c = 0; c < ncases; c++)); do
+		sort -n "$work/case.$c" | awk -v l="${case_label[$c]}" '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%s|%.1f|%.1f|%d\n", l, a[1]/1000, m/1000, NR}' >>"$work/results"
+		rm -f "$work/case.$c"
+	done
+	ncases=0
 }
 
 gcc -O2 -static -o "$work/tiny-init" "$here/tiny-init.c"
 "$(dirname "$0")/../rootfs/build-initramfs.sh" "$work/tiny-init" "$work/tiny.cpio"
 kernel=$B/vmlinux
-qemu_cmdline="console=ttyS0 quiet reboot=k panic=-1"
-if [ -d /sys/module/kvm_pvm ]; then
-	qemu_cmdline="$qemu_cmdline $(cat "$B/emulation-cmdline" 2>/dev/null || echo 'noxsave clearcpuid=popcnt,cx16')"
-fi
+# QEMU gets exactly the kernel command line our VMM builds (one extra boot to read it).
+"$B/sandbox-vmm" --kernel "$kernel" --initrd "$work/tiny.cpio" --cpus 1 --memory 128 --debug >"$work/debug.log" 2>&1
+qemu_cmdline=$(sed -n 's/.*kernel command line: //p' "$work/debug.log" | head -1)
+vmm_fixed=$(sed -n 's/.*timing: //p' "$work/debug.log" | head -1)
+[ -n "$qemu_cmdline" ] || { echo "bench: could not read sandbox-vmm's kernel command line" >&2; exit 1; }
+# QEMU flags that kvm_pvm needs (docs/guest-kernel.md): no MSR 0x10a, no hypercall PV features,
+# an i8042 so reboot=k ends the VM.
+qemu_cpu="host,-arch-capabilities,kvm-pv-ipi=off,kvm-pv-sched-yield=off,kvm-pv-unhalt=off,kvm-pv-tlb-flush=off,kvm-poll-control=off,kvm-asyncpf=off,kvm-asyncpf-int=off"
 
 echo "bench: (a) boot to init and exit, $RUNS runs each" >&2
-time_cmd "sandbox-vmm (ours), 1 vCPU, 128 MiB" "$B/sandbox-vmm" --kernel "$kernel" --initrd "$work/tiny.cpio" --cpus 1 --memory 128
-time_cmd "qemu-system-x86_64 -M microvm, 1 vCPU, 128 MiB" qemu-system-x86_64 -M microvm,x-option-roms=off,rtc=off,acpi=off \
-	-enable-kvm -cpu host -m 128 -smp 1 -nodefaults -no-user-config -nographic -serial null -monitor none \
-	-no-reboot -kernel "$kernel" -initrd "$work/tiny.cpio" -append "$qemu_cmdline"
+add_case "sandbox-vmm (ours), 1 vCPU, 128 MiB" "$B/sandbox-vmm" --kernel "$kernel" --initrd "$work/tiny.cpio" --cpus 1 --memory 128
+add_case "qemu-system-x86_64 -M microvm, 1 vCPU, 128 MiB" qemu-system-x86_64 -M microvm,acpi=off,x-option-roms=off,rtc=off,pit=off,pic=off,isa-serial=on \
+	-enable-kvm -cpu "$qemu_cpu" -device i8042 -m 128 -smp 1 -nodefaults -no-user-config -nographic -serial null -monitor none \
+	-no-reboot -kernel "$kernel" -initrd "$work/tiny.cpio" -append "'$qemu_cmdline'"
+run_cases
 
 echo "bench: (b) whole command, $RUNS runs each" >&2
 bundle=$work/bundle
@@ -50,8 +64,9 @@ cp -a "$B/rootfs-busybox" "$bundle/rootfs"
 (cd "$bundle" && runc spec && sed -i 's/"terminal": true/"terminal": false/; s/"sh"/"true"/' config.json)
 n=0
 runc_run() { n=$((n + 1)); runc run --bundle "$bundle" "bench-$$-$n"; }
-time_cmd "sandbox run --rootfs R true (cold boot)" "$B/sandbox" run --rootfs "$B/rootfs-busybox" -- true
-time_cmd "runc run (same rootfs, true)" runc_run
+add_case "sandbox run --rootfs R true (cold boot)" "$B/sandbox" run --rootfs "$B/rootfs-busybox" -- true
+add_case "runc run (same rootfs, true)" runc_run
+run_cases
 
 # Split of one sandbox run from the boot-timer port (VMM-relative ns).
 SANDBOX_BOOT_TIMER_LOG=$work/timer.log "$B/sandbox" run --rootfs "$B/rootfs-busybox" -- true
@@ -71,6 +86,9 @@ split=$(awk '{printf "| %s | %.1f |\n", $2, $1/1e6}' "$work/timer.log")
 	echo "| case | min (ms) | median (ms) | runs |"
 	echo "|---|---|---|---|"
 	awk -F'|' '{printf "| %s | %s | %s | %s |\n", $1, $2, $3, $4}' "$work/results"
+	echo
+	echo "Our VMM's fixed cost in one of these boots (its --debug timing line): $vmm_fixed."
+	echo "(QEMU's own floor, from process start to exit with a stub kernel, is about 35 ms per the notes.)"
 	echo
 	echo "## Where one \`sandbox run true\` spends its time (boot-timer port 0x440, ms since VMM start)"
 	echo
