@@ -39,6 +39,24 @@ int guest_mem_create(struct guest_mem *m, uint64_t size, struct sbx_err *err)
 	return 0;
 }
 
+int guest_mem_map_private(struct guest_mem *m, int fd, uint64_t size, struct sbx_err *err)
+{
+	m->host = NULL;
+	m->size = 0;
+	m->memfd = -1;
+	if (size == 0 || size % GUEST_MEM_PAGE != 0)
+		return sbx_err_setx(err, EINVAL, "guest memory size %llu is not a positive multiple of 4 KiB",
+				    (unsigned long long)size);
+	/* No MAP_POPULATE: restore must not read the file; the guest faults in what it uses. */
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd, 0);
+	if (p == MAP_FAILED)
+		return sbx_err_set(err, errno, "mmap %llu bytes of guest RAM from the snapshot",
+				   (unsigned long long)size);
+	m->host = p;
+	m->size = size;
+	return 0;
+}
+
 void guest_mem_destroy(struct guest_mem *m)
 {
 	if (!m)

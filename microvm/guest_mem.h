@@ -16,6 +16,12 @@ struct guest_mem {
 
 /* memfd_create + ftruncate + mmap(MAP_SHARED); size is a multiple of 4 KiB. */
 int guest_mem_create(struct guest_mem *m, uint64_t size, struct sbx_err *err);
+/*
+ * Guest RAM as a private copy-on-write mapping of `fd` (a snapshot's memory file): pages are
+ * read from the file on first touch and shared with every other mapping until written.
+ * memfd is then -1. The fd is not kept.
+ */
+int guest_mem_map_private(struct guest_mem *m, int fd, uint64_t size, struct sbx_err *err);
 void guest_mem_destroy(struct guest_mem *m);
 
 /*

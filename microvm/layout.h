@@ -19,6 +19,8 @@
 #define LAYOUT_I8042_CMD_PORT 0x64u
 /* Boot-timer port (reserved, like Firecracker's boot timer): the agent writes a stage byte. */
 #define LAYOUT_BOOT_TIMER_PORT 0x440u
+/* Stage byte the agent writes when it is ready to be snapshotted (docs/snapshot.md). */
+#define LAYOUT_BOOT_STAGE_SNAPSHOT 0x10u
 
 /*
  * Guest RAM and the boot-time structures the VMM writes into it (VMM core only).

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "layout.h"
+#include "snapshot.h"
 
 /*
  * i8042 (IBM PC/AT keyboard controller, 8042 command set as in Linux's drivers/input/serio/
@@ -66,6 +67,7 @@ struct legacy {
 	uint8_t cmos_index;
 	uint8_t i8042_ctr, i8042_outp, i8042_out, i8042_pending_cmd;
 	bool i8042_out_full;
+	bool snapshot_trigger; /* --snapshot-to: stage LAYOUT_BOOT_STAGE_SNAPSHOT stops the VM */
 };
 
 uint64_t monotonic_ns(void)
@@ -143,18 +145,75 @@ void i8042_write(void *opaque, uint64_t offset, const uint8_t *data, uint32_t le
 		vm_request_stop(l->vm, VM_EXIT_GUEST_ENDED, NULL);
 }
 
+static void boot_timer_line(struct legacy *l, const char *what)
+{
+	if (l->boot_timer_fd < 0)
+		return;
+	char line[64];
+	int n = snprintf(line, sizeof(line), "%llu %s\n",
+			 (unsigned long long)(monotonic_ns() - l->start_ns), what);
+	/* O_APPEND and one write per line: lines from several vCPUs never interleave. */
+	if (n > 0 && write(l->boot_timer_fd, line, (size_t)n) < 0)
+		return; /* best effort */
+}
+
 void boot_timer_write(void *opaque, uint64_t offset, const uint8_t *data, uint32_t len)
 {
 	struct legacy *l = opaque;
 	(void)offset;
-	if (len == 0 || l->boot_timer_fd < 0)
+	if (len == 0)
 		return;
-	char line[64];
-	int n = snprintf(line, sizeof(line), "%llu %u\n",
-			 (unsigned long long)(monotonic_ns() - l->start_ns), data[0]);
-	/* O_APPEND and one write per line: lines from several vCPUs never interleave. */
-	if (n > 0 && write(l->boot_timer_fd, line, (size_t)n) < 0)
-		return; /* best effort */
+	char stage[8];
+	snprintf(stage, sizeof(stage), "%u", data[0]);
+	boot_timer_line(l, stage);
+	/* The vCPU loop sees the stop after this exit and completes the OUT before stopping. */
+	if (data[0] == LAYOUT_BOOT_STAGE_SNAPSHOT && l->snapshot_trigger && l->vm)
+		vm_request_stop(l->vm, VM_STOP_SNAPSHOT, NULL);
+}
+
+void legacy_boot_timer_log(struct legacy *l, const char *what)
+{
+	boot_timer_line(l, what);
+}
+
+void legacy_enable_snapshot_trigger(struct legacy *l)
+{
+	l->snapshot_trigger = true;
+}
+
+enum { LPC_CMOS_INDEX, LPC_CTR, LPC_OUTP, LPC_OUT, LPC_PENDING, LPC_OUT_FULL, LPC_NSTATE };
+
+void legacy_save(struct legacy *l, struct snap_w *w)
+{
+	pthread_mutex_lock(&l->lock);
+	uint8_t st[LPC_NSTATE] = { l->cmos_index, l->i8042_ctr, l->i8042_outp,
+				   l->i8042_out, l->i8042_pending_cmd, l->i8042_out_full };
+	pthread_mutex_unlock(&l->lock);
+	size_t sec = snap_section_begin(w, SNAP_TAG_LEGACY);
+	snap_put_blob(w, st, sizeof(st));
+	snap_section_end(w, sec);
+}
+
+int legacy_restore(struct legacy *l, struct snap_rd *r, struct sbx_err *err)
+{
+	struct snap_rd sec;
+	uint8_t st[LPC_NSTATE];
+	int ret = snap_section(r, SNAP_TAG_LEGACY, "i8042/CMOS", &sec, err);
+	if (ret >= 0)
+		ret = snap_get_blob(&sec, st, sizeof(st), err);
+	if (ret >= 0)
+		ret = snap_end(&sec, err);
+	if (ret < 0)
+		return ret;
+	pthread_mutex_lock(&l->lock);
+	l->cmos_index = st[LPC_CMOS_INDEX] & CMOS_INDEX_MASK;
+	l->i8042_ctr = st[LPC_CTR];
+	l->i8042_outp = st[LPC_OUTP];
+	l->i8042_out = st[LPC_OUT];
+	l->i8042_pending_cmd = st[LPC_PENDING];
+	l->i8042_out_full = st[LPC_OUT_FULL] != 0;
+	pthread_mutex_unlock(&l->lock);
+	return 0;
 }
 
 static uint8_t to_bcd(int v)

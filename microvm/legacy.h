@@ -20,6 +20,17 @@ int legacy_create(struct vm *vm, int boot_timer_fd, uint64_t start_ns, struct le
 		  struct sbx_err *err);
 void legacy_destroy(struct legacy *l); /* accepts NULL */
 
+/* --snapshot-to: the stage byte LAYOUT_BOOT_STAGE_SNAPSHOT then stops the VM for a snapshot. */
+void legacy_enable_snapshot_trigger(struct legacy *l);
+/* Appends "<ns> <what>" to the boot timer log (e.g. "restored"); no-op without one. */
+void legacy_boot_timer_log(struct legacy *l, const char *what);
+
+struct snap_w;
+struct snap_rd;
+/* i8042 and CMOS index state in a SNAP_TAG_LEGACY section. */
+void legacy_save(struct legacy *l, struct snap_w *w);
+int legacy_restore(struct legacy *l, struct snap_rd *r, struct sbx_err *err);
+
 /* Bus callbacks, exposed for unit tests; i8042 offsets are from port 0x60 (4 = command). */
 void i8042_read(void *opaque, uint64_t offset, uint8_t *data, uint32_t len);
 void i8042_write(void *opaque, uint64_t offset, const uint8_t *data, uint32_t len);

@@ -26,6 +26,7 @@
 #include "vcpu.h"
 #include "virtio_devices.h"
 #include "vm.h"
+#include "vmm.h"
 
 #define PROG "sandbox-vmm"
 #define DEFAULT_MEM_MIB 128u
@@ -33,42 +34,23 @@
 #define VSOCK_MIN_GUEST_CID 3u /* 0-2 are reserved (hypervisor, local, host) */
 #define VSOCK_MAX_GUEST_CID 0xfffffffeu
 
-struct vmm_opts {
-	const char *kernel, *initrd, *cmdline_extra, *serial_log, *boot_timer, *vsock_uds;
-	unsigned cpus;
-	uint64_t mem_mib, vsock_cid;
-	struct {
-		char path[4096];
-		bool ro;
-	} disks[LAYOUT_VIRTIO_MAX_DEVICES];
-	unsigned ndisks;
-	bool rng, debug;
-};
-
-struct vmm {
-	struct vm vm;
-	bool vm_created;
-	struct serial *serial;
-	struct legacy *legacy;
-	void *devs[LAYOUT_VIRTIO_MAX_DEVICES];
-	unsigned ndevs;
-	struct vcpu vcpus[MPTABLE_MAX_CPUS];
-	unsigned nvcpus;
-	struct kvm_cpuid2 *cpuid;
-	uint64_t start_ns;
-};
-
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: " PROG " --kernel VMLINUX --initrd CPIO [options]\n"
+		"       " PROG " --restore DIR [--disk PATH[,ro]]... [--vsock-uds PATH] [options]\n"
 		"  --kernel FILE        uncompressed vmlinux with a PVH entry note (required)\n"
 		"  --initrd FILE        initramfs (required)\n"
 		"  --cmdline TEXT       appended to the kernel command line\n"
 		"  --cpus N             vCPUs, 1..%u (default 1)\n"
 		"  --memory MIB         guest RAM, %u..%llu MiB (default %u)\n"
-		"  --disk PATH[,ro]     virtio-blk disk (repeatable: vda, vdb, ...)\n"
+		"  --disk PATH[,ro]     virtio-blk disk (repeatable: vda, vdb, ...); with --restore\n"
+		"                       it fills the snapshot's empty disk slots in order\n"
+		"  --empty-disk         virtio-blk slot with no file (capacity 0, read-only)\n"
+		"  --snapshot-to DIR    when the guest writes 0x10 to port 0x440: snapshot, exit 0\n"
+		"  --restore DIR        resume the VM snapshotted in DIR (no --kernel/--initrd)\n"
 		"  --vsock-cid CID      virtio-vsock guest CID (>= 3), with --vsock-uds\n"
+		"                       (with --restore: optional, default the snapshot's)\n"
 		"  --vsock-uds PATH     host unix socket for vsock (Firecracker scheme)\n"
 		"  --rng                virtio-rng device\n"
 		"  --serial-log FILE    write the guest console to FILE\n"
@@ -94,11 +76,16 @@ static int parse_u64(const char *opt, const char *s, uint64_t min, uint64_t max,
 	return 0;
 }
 
+/* arg NULL: --empty-disk (path ""). */
 static int parse_disk(struct vmm_opts *o, const char *arg, struct sbx_err *err)
 {
 	if (o->ndisks >= LAYOUT_VIRTIO_MAX_DEVICES)
 		return sbx_err_setx(err, E2BIG, "--disk: too many disks (max %u devices)",
 				    LAYOUT_VIRTIO_MAX_DEVICES);
+	if (!arg) {
+		o->disks[o->ndisks++] = (typeof(o->disks[0])){ .path = "", .ro = true };
+		return 0;
+	}
 	size_t len = strlen(arg);
 	bool ro = len >= 3 && strcmp(arg + len - 3, ",ro") == 0;
 	if (ro)
@@ -113,7 +100,8 @@ static int parse_disk(struct vmm_opts *o, const char *arg, struct sbx_err *err)
 }
 
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_DISK, OPT_VSOCK_CID,
-       OPT_VSOCK_UDS, OPT_RNG, OPT_SERIAL_LOG, OPT_DEBUG, OPT_BOOT_TIMER, OPT_HELP };
+       OPT_VSOCK_UDS, OPT_RNG, OPT_SERIAL_LOG, OPT_DEBUG, OPT_BOOT_TIMER, OPT_HELP, OPT_EMPTY_DISK,
+       OPT_SNAPSHOT_TO, OPT_RESTORE };
 
 static const struct option long_opts[] = {
 	{ "kernel", required_argument, NULL, OPT_KERNEL },
@@ -129,6 +117,9 @@ static const struct option long_opts[] = {
 	{ "debug", no_argument, NULL, OPT_DEBUG },
 	{ "boot-timer", required_argument, NULL, OPT_BOOT_TIMER },
 	{ "help", no_argument, NULL, OPT_HELP },
+	{ "empty-disk", no_argument, NULL, OPT_EMPTY_DISK },
+	{ "snapshot-to", required_argument, NULL, OPT_SNAPSHOT_TO },
+	{ "restore", required_argument, NULL, OPT_RESTORE },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -143,11 +134,16 @@ static int parse_one(struct vmm_opts *o, int c, const char *arg, struct sbx_err 
 	case OPT_CPUS:
 		r = parse_u64("--cpus", arg, 1, MPTABLE_MAX_CPUS, &v, err);
 		o->cpus = (unsigned)v;
+		o->cpus_set = true;
 		break;
 	case OPT_MEMORY:
 		r = parse_u64("--memory", arg, MIN_MEM_MIB, LAYOUT_RAM_MAX >> 20, &o->mem_mib, err);
+		o->mem_set = true;
 		break;
 	case OPT_DISK: r = parse_disk(o, arg, err); break;
+	case OPT_EMPTY_DISK: r = parse_disk(o, NULL, err); break;
+	case OPT_SNAPSHOT_TO: o->snapshot_to = arg; break;
+	case OPT_RESTORE: o->restore = arg; break;
 	case OPT_VSOCK_CID:
 		r = parse_u64("--vsock-cid", arg, VSOCK_MIN_GUEST_CID, VSOCK_MAX_GUEST_CID,
 			      &o->vsock_cid, err);
@@ -162,8 +158,24 @@ static int parse_one(struct vmm_opts *o, int c, const char *arg, struct sbx_err 
 	return r;
 }
 
+/* --restore takes its VM from the snapshot: options that shape a new VM do not apply. */
+static int check_restore_opts(const struct vmm_opts *o, struct sbx_err *err)
+{
+	if (o->snapshot_to || o->rng || o->cmdline_extra)
+		return sbx_err_setx(err, EINVAL,
+				    "--snapshot-to, --rng and --cmdline do not go with --restore");
+	for (unsigned i = 0; i < o->ndisks; i++)
+		if (!o->disks[i].path[0])
+			return sbx_err_setx(err, EINVAL, "--empty-disk does not go with --restore");
+	if (o->vsock_cid && !o->vsock_uds)
+		return sbx_err_setx(err, EINVAL, "--vsock-cid needs --vsock-uds");
+	return 0;
+}
+
 static int check_opts(const struct vmm_opts *o, struct sbx_err *err)
 {
+	if (o->restore)
+		return check_restore_opts(o, err);
 	if (!o->kernel)
 		return sbx_err_setx(err, EINVAL, "--kernel is required (see --help)");
 	if (!o->initrd)
@@ -216,7 +228,9 @@ static int vmm_add_devices(struct vmm *v, const struct vmm_opts *o, struct sbx_e
 		uint32_t irq = LAYOUT_VIRTIO_IRQ_BASE + v->ndevs;
 		void **slot = &v->devs[v->ndevs];
 		int r = 0;
-		if (i < o->ndisks)
+		if (i < o->ndisks && !o->disks[i].path[0])
+			r = virtio_blk_create_empty(&v->vm, base, irq, slot, err);
+		else if (i < o->ndisks)
 			r = virtio_blk_create(&v->vm, base, irq, o->disks[i].path, o->disks[i].ro, slot,
 					      err);
 		else if (i == o->ndisks && o->vsock_cid)
@@ -292,6 +306,8 @@ static int vmm_setup(struct vmm *v, const struct vmm_opts *o, struct sbx_err *er
 	if ((r = vmm_check_cpus(v, o->cpus, err)) < 0 || (r = vmm_load_guest(v, o, emulated, &boot, err)) < 0 ||
 	    (r = vmm_add_legacy(v, o, err)) < 0)
 		return r;
+	if (o->snapshot_to)
+		legacy_enable_snapshot_trigger(v->legacy);
 	v->cpuid = cpuid_get_supported(v->vm.kvm_fd, err);
 	if (!v->cpuid)
 		return -err->code;
@@ -302,6 +318,16 @@ static int vmm_setup(struct vmm *v, const struct vmm_opts *o, struct sbx_err *er
 		v->nvcpus++;
 	}
 	return 0;
+}
+
+static int vmm_restore(struct vmm *v, const struct vmm_opts *o, struct sbx_err *err)
+{
+	int r = vmm_restore_begin(v, o, err);
+	if (r >= 0)
+		r = vmm_add_legacy(v, o, err);
+	if (r >= 0)
+		r = vmm_restore_finish(v, o, err);
+	return r;
 }
 
 static void vmm_stop_vcpus(struct vmm *v)
@@ -335,6 +361,7 @@ static void vmm_teardown(struct vmm *v)
 	serial_destroy(v->serial);
 	legacy_destroy(v->legacy);
 	free(v->cpuid);
+	free(v->snap_buf);
 	if (v->vm_created)
 		vm_destroy(&v->vm);
 }
@@ -356,9 +383,16 @@ int main(int argc, char **argv)
 	if (r == 1)
 		return 0;
 	if (r >= 0)
-		r = vmm_setup(&v, &o, &err);
+		r = o.restore ? vmm_restore(&v, &o, &err) : vmm_setup(&v, &o, &err);
 	if (r >= 0)
 		r = vmm_run(&v, &err);
+	if (r == VM_STOP_SNAPSHOT) {
+		uint64_t t0 = monotonic_ns();
+		r = vmm_snapshot_save(&v, o.snapshot_to, &err);
+		if (r >= 0 && o.debug)
+			fprintf(stderr, PROG ": snapshot written to %s in %.1f ms\n", o.snapshot_to,
+				ms_between(t0, monotonic_ns()));
+	}
 	uint64_t stop_ns = monotonic_ns();
 	if (r < 0) {
 		fprintf(stderr, PROG ": %s\n", err.msg);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "layout.h"
+#include "snapshot.h"
 
 /* Register offsets from the base port; DLAB (LCR bit 7) switches 0/1 to the divisor latch. */
 #define UART_RBR_THR 0
@@ -210,6 +211,42 @@ size_t serial_tail(struct serial *s, char *buf, size_t len)
 	buf[n] = '\0';
 	pthread_mutex_unlock(&s->lock);
 	return n;
+}
+
+/* The registers a guest driver can observe, in a fixed order (docs/snapshot.md). */
+enum { SER_IER, SER_LCR, SER_MCR, SER_SCR, SER_DLL, SER_DLM, SER_THRE, SER_NSTATE };
+
+void serial_save(struct serial *s, struct snap_w *w)
+{
+	pthread_mutex_lock(&s->lock);
+	uint8_t st[SER_NSTATE] = { s->ier, s->lcr, s->mcr, s->scr, s->dll, s->dlm, s->thre_pending };
+	pthread_mutex_unlock(&s->lock);
+	size_t sec = snap_section_begin(w, SNAP_TAG_SERIAL);
+	snap_put_blob(w, st, sizeof(st));
+	snap_section_end(w, sec);
+}
+
+int serial_restore(struct serial *s, struct snap_rd *r, struct sbx_err *err)
+{
+	struct snap_rd sec;
+	uint8_t st[SER_NSTATE];
+	int ret = snap_section(r, SNAP_TAG_SERIAL, "serial", &sec, err);
+	if (ret >= 0)
+		ret = snap_get_blob(&sec, st, sizeof(st), err);
+	if (ret >= 0)
+		ret = snap_end(&sec, err);
+	if (ret < 0)
+		return ret;
+	pthread_mutex_lock(&s->lock);
+	s->ier = st[SER_IER] & UART_IER_MASK;
+	s->lcr = st[SER_LCR];
+	s->mcr = st[SER_MCR];
+	s->scr = st[SER_SCR];
+	s->dll = st[SER_DLL];
+	s->dlm = st[SER_DLM];
+	s->thre_pending = st[SER_THRE] != 0;
+	pthread_mutex_unlock(&s->lock);
+	return 0;
 }
 
 void serial_destroy(struct serial *s)

@@ -18,6 +18,12 @@ int serial_create(struct vm *vm, int out_fd, struct serial **out, struct sbx_err
 /* Flushes a partial line, closes the output. Accepts NULL. Call after the vCPUs stopped. */
 void serial_destroy(struct serial *s);
 
+struct snap_w;
+struct snap_rd;
+/* Register state in a SNAP_TAG_SERIAL section (the output side has no state worth keeping). */
+void serial_save(struct serial *s, struct snap_w *w);
+int serial_restore(struct serial *s, struct snap_rd *r, struct sbx_err *err);
+
 /* Bus callbacks, exposed for unit tests (offset 0..7 from the base port). */
 void serial_pio_read(void *opaque, uint64_t offset, uint8_t *data, uint32_t len);
 void serial_pio_write(void *opaque, uint64_t offset, const uint8_t *data, uint32_t len);

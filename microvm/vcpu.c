@@ -105,8 +105,7 @@ static int vcpu_setup_fpu(struct vcpu *vc, struct sbx_err *err)
 	return KVM_IOCTL_PTR(vc->fd, KVM_SET_FPU, &fpu, err);
 }
 
-int vcpu_create(struct vm *vm, unsigned id, unsigned ncpus, const struct kvm_cpuid2 *cpuid,
-		bool emulated, const struct pvh_boot *boot, struct vcpu *vc, struct sbx_err *err)
+int vcpu_open(struct vm *vm, unsigned id, struct vcpu *vc, struct sbx_err *err)
 {
 	*vc = (struct vcpu){ .vm = vm, .id = id, .fd = -1 };
 	int r = vc->fd = KVM_IOCTL(vm->vm_fd, KVM_CREATE_VCPU, id, err);
@@ -117,6 +116,19 @@ int vcpu_create(struct vm *vm, unsigned id, unsigned ncpus, const struct kvm_cpu
 			r = sbx_err_set(err, errno, "mmap kvm_run");
 		}
 	}
+	if (r < 0) {
+		vcpu_destroy(vc);
+		return sbx_err_wrap(err, "vcpu %u", id);
+	}
+	return 0;
+}
+
+int vcpu_create(struct vm *vm, unsigned id, unsigned ncpus, const struct kvm_cpuid2 *cpuid,
+		bool emulated, const struct pvh_boot *boot, struct vcpu *vc, struct sbx_err *err)
+{
+	int r = vcpu_open(vm, id, vc, err);
+	if (r < 0)
+		return r;
 	if (r >= 0)
 		r = cpuid_set_vcpu(vc->fd, cpuid, id, ncpus, emulated, err);
 	if (r >= 0) {
@@ -173,6 +185,23 @@ static void vcpu_end(struct vcpu *vc, enum exit_action act, const char *msg)
 	vm_request_stop(vc->vm, exit_action_status(vc->vm, act), "%s", text);
 }
 
+/*
+ * Before a snapshot: an I/O or MMIO exit is only complete (RIP past the instruction, an IN's
+ * value in the register) after the next KVM_RUN; with immediate_exit set KVM finishes it and
+ * returns EINTR without running the guest (KVM API doc, "immediate_exit").
+ */
+static void vcpu_complete_io(struct vcpu *vc)
+{
+	if (vc->vm->stop_status != VM_STOP_SNAPSHOT) /* stop_requested is set: status is final */
+		return;
+	__atomic_store_n(&vc->run->immediate_exit, 1, __ATOMIC_RELEASE);
+	if (ioctl(vc->fd, KVM_RUN, 0) == 0 || errno != EINTR) {
+		fprintf(stderr, "sandbox-vmm: vcpu %u: completing I/O before the snapshot: %s\n",
+			vc->id, strerror(errno));
+		__atomic_store_n(&vc->vm->snapshot_unsafe, true, __ATOMIC_RELEASE);
+	}
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *vc = arg;
@@ -194,6 +223,7 @@ static void *vcpu_thread(void *arg)
 			break;
 		}
 	}
+	vcpu_complete_io(vc);
 	return NULL;
 }
 

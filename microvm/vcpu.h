@@ -32,6 +32,8 @@ extern uint64_t vcpu_first_run_ns;
  */
 int vcpu_create(struct vm *vm, unsigned id, unsigned ncpus, const struct kvm_cpuid2 *cpuid,
 		bool emulated, const struct pvh_boot *boot, struct vcpu *vc, struct sbx_err *err);
+/* Only the fd and the kvm_run mapping: the state comes from a snapshot (snapshot_vcpu.c). */
+int vcpu_open(struct vm *vm, unsigned id, struct vcpu *vc, struct sbx_err *err);
 void vcpu_destroy(struct vcpu *vc); /* accepts a zeroed or half-built vcpu */
 
 /* Installs the no-op kick signal handler; once per process, before vcpu_start. */

@@ -42,10 +42,17 @@
 /* A request's data segments: the queue size minus the header and status descriptors. */
 #define BLK_SEG_MAX (BLK_QUEUE_SIZE - 2u)
 
+/* Slot flags in a snapshot record (docs/snapshot.md). */
+#define BLK_SNAP_RO 1u
+#define BLK_SNAP_EMPTY 2u
+#define BLK_PATH_MAX 4096u
+
 struct virtio_blk {
 	struct virtio_mmio t; /* first: the opaque handle is a struct virtio_mmio too */
-	int fd;
+	int fd; /* -1 for an empty slot: every request fails with IOERR (capacity 0) */
 	bool read_only;
+	bool config_pending; /* restored into an empty slot: tell the driver on resume */
+	char path[BLK_PATH_MAX]; /* "" for an empty slot */
 	uint64_t capacity; /* in 512-byte sectors */
 	uint8_t config[BLK_CFG_SIZE];
 	char id[VIRTIO_BLK_ID_BYTES];
@@ -181,6 +188,25 @@ static void blk_destroy(void *dev)
 	free(blk);
 }
 
+/* Record: flags (RO, EMPTY), capacity, backing path ("" for an empty slot). */
+static int blk_save(void *dev, struct snap_w *w, struct sbx_err *err)
+{
+	struct virtio_blk *blk = dev;
+	(void)err;
+	snap_put_u32(w, (blk->read_only ? BLK_SNAP_RO : 0) | (blk->fd < 0 ? BLK_SNAP_EMPTY : 0));
+	snap_put_u64(w, blk->capacity);
+	snap_put_blob(w, blk->path, strlen(blk->path));
+	return 0;
+}
+
+static void blk_resume(void *dev)
+{
+	struct virtio_blk *blk = dev;
+	if (blk->config_pending)
+		virtio_mmio_config_changed(&blk->t); /* virtio_blk re-reads the capacity */
+	blk->config_pending = false;
+}
+
 static const struct virtio_dev_ops blk_ops = {
     .name = "blk",
     .device_id = VIRTIO_ID_BLOCK,
@@ -191,7 +217,18 @@ static const struct virtio_dev_ops blk_ops = {
     .notify = blk_notify,
     .reset = blk_reset,
     .destroy = blk_destroy,
+    .save = blk_save,
+    .resume = blk_resume,
 };
+
+static void blk_set_capacity(struct virtio_blk *blk, uint64_t sectors)
+{
+	blk->capacity = sectors;
+	uint64_t cap = htole64(sectors);
+	uint32_t seg_max = htole32(BLK_SEG_MAX);
+	memcpy(blk->config + BLK_CFG_CAPACITY, &cap, sizeof(cap));
+	memcpy(blk->config + BLK_CFG_SEG_MAX, &seg_max, sizeof(seg_max));
+}
 
 static int blk_open(struct virtio_blk *blk, const char *path, bool read_only, struct sbx_err *err)
 {
@@ -206,38 +243,117 @@ static int blk_open(struct virtio_blk *blk, const char *path, bool read_only, st
 	}
 	blk->fd = fd;
 	blk->read_only = read_only;
-	blk->capacity = (uint64_t)size / BLK_SECTOR_SIZE; /* a partial last sector is not exposed */
-	uint64_t cap = htole64(blk->capacity);
-	uint32_t seg_max = htole32(BLK_SEG_MAX);
-	memcpy(blk->config + BLK_CFG_CAPACITY, &cap, sizeof(cap));
-	memcpy(blk->config + BLK_CFG_SEG_MAX, &seg_max, sizeof(seg_max));
+	snprintf(blk->path, sizeof(blk->path), "%s", path);
+	blk_set_capacity(blk, (uint64_t)size / BLK_SECTOR_SIZE); /* partial last sector hidden */
 	/* GET_ID answer: the file name, NUL-padded, unterminated when 20 bytes long (§5.2.6). */
 	const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
 	memcpy(blk->id, name, strnlen(name, sizeof(blk->id)));
 	return 0;
 }
 
-int virtio_blk_create(struct vm *vm, uint64_t base, uint32_t irq, const char *path, bool read_only,
-		      void **out, struct sbx_err *err)
+/* Creates the device; path NULL makes an empty read-only slot. */
+static int blk_create(struct vm *vm, uint64_t base, uint32_t irq, const char *path, bool read_only,
+		      struct virtio_blk **out, struct sbx_err *err)
 {
 	struct virtio_blk *blk = calloc(1, sizeof(*blk));
 	if (!blk)
 		return sbx_err_set(err, ENOMEM, "virtio-blk: allocate");
 	blk->fd = -1;
-	int r = blk_open(blk, path, read_only, err);
+	blk->read_only = read_only || !path;
+	blk_set_capacity(blk, 0);
+	int r = path ? blk_open(blk, path, read_only, err) : 0;
 	if (r < 0) {
 		free(blk);
 		return r;
 	}
 	uint64_t features =
-	    VIRTIO_BLK_F_SEG_MAX | (read_only ? VIRTIO_BLK_F_RO : VIRTIO_BLK_F_FLUSH);
+	    VIRTIO_BLK_F_SEG_MAX | (blk->read_only ? VIRTIO_BLK_F_RO : VIRTIO_BLK_F_FLUSH);
 	r = virtio_mmio_init(&blk->t, vm, base, irq, &blk_ops, blk, features, err);
 	if (r < 0) {
-		close(blk->fd);
+		if (blk->fd >= 0)
+			close(blk->fd);
 		free(blk);
 		return r;
 	}
 	r = virtio_mmio_register(&blk->t, err);
+	if (r < 0) {
+		blk_destroy(blk);
+		return r;
+	}
+	*out = blk;
+	return 0;
+}
+
+int virtio_blk_create(struct vm *vm, uint64_t base, uint32_t irq, const char *path, bool read_only,
+		      void **out, struct sbx_err *err)
+{
+	return blk_create(vm, base, irq, path, read_only, (struct virtio_blk **)out, err);
+}
+
+int virtio_blk_create_empty(struct vm *vm, uint64_t base, uint32_t irq, void **out,
+			    struct sbx_err *err)
+{
+	return blk_create(vm, base, irq, NULL, true, (struct virtio_blk **)out, err);
+}
+
+struct blk_record {
+	uint32_t flags;
+	uint64_t capacity;
+	char path[BLK_PATH_MAX];
+};
+
+static int blk_read_record(struct snap_rd *sec, struct blk_record *rec, struct sbx_err *err)
+{
+	size_t n = 0;
+	int r = snap_get_u32(sec, &rec->flags, err);
+	if (r >= 0)
+		r = snap_get_u64(sec, &rec->capacity, err);
+	if (r >= 0)
+		r = snap_get_blob_max(sec, rec->path, sizeof(rec->path) - 1, &n, err);
+	if (r < 0)
+		return r;
+	rec->path[n] = '\0';
+	if ((rec->flags & ~(BLK_SNAP_RO | BLK_SNAP_EMPTY)) || strlen(rec->path) != n ||
+	    ((rec->flags & BLK_SNAP_EMPTY) != 0) != (n == 0))
+		return sbx_err_setx(err, EINVAL, "snapshot state is corrupt (virtio-blk record)");
+	return 0;
+}
+
+bool virtio_blk_slot_is_empty(struct snap_rd sec)
+{
+	struct blk_record rec;
+	return blk_read_record(&sec, &rec, NULL) == 0 && (rec.flags & BLK_SNAP_EMPTY);
+}
+
+/* An empty slot keeps the features the guest negotiated: a file put there is read-only. */
+static int blk_fill(struct virtio_blk *blk, const char *path, struct sbx_err *err)
+{
+	int r = blk_open(blk, path, true, err);
+	if (r >= 0)
+		blk->config_pending = true;
+	return r;
+}
+
+int virtio_blk_restore(struct vm *vm, uint64_t base, uint32_t irq, struct snap_rd *sec,
+		       const char *fill_path, void **out, struct sbx_err *err)
+{
+	struct blk_record rec;
+	struct virtio_blk *blk = NULL;
+	int r = blk_read_record(sec, &rec, err);
+	if (r < 0)
+		return r;
+	bool empty = rec.flags & BLK_SNAP_EMPTY;
+	r = blk_create(vm, base, irq, empty ? NULL : rec.path, rec.flags & BLK_SNAP_RO, &blk, err);
+	if (r < 0)
+		return r;
+	if (!empty && blk->capacity != rec.capacity)
+		r = sbx_err_setx(err, EINVAL, "disk '%s' changed size since the snapshot", rec.path);
+	if (r >= 0 && empty && fill_path)
+		r = blk_fill(blk, fill_path, err);
+	if (r >= 0)
+		r = virtio_mmio_restore_transport(&blk->t, sec, err);
+	if (r >= 0)
+		r = snap_end(sec, err);
 	if (r < 0) {
 		blk_destroy(blk);
 		return r;

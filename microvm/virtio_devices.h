@@ -30,6 +30,32 @@ int virtio_vsock_create(struct vm *vm, uint64_t base, uint32_t irq, uint64_t gue
 /* Entropy device fed by getrandom(). */
 int virtio_rng_create(struct vm *vm, uint64_t base, uint32_t irq, void **out, struct sbx_err *err);
 
+/* A block slot with no backing file (capacity 0, read-only) that a restore can fill. */
+int virtio_blk_create_empty(struct vm *vm, uint64_t base, uint32_t irq, void **out,
+			    struct sbx_err *err);
+
+struct snap_w;
+struct snap_rd;
+/* One SNAP_TAG_DEVICE section: device id, window, device parameters, transport state. */
+int virtio_dev_save(void *dev, struct snap_w *w, struct sbx_err *err);
+/* Reads the head of the next device section: *sec then holds the rest for *_restore. */
+int virtio_dev_restore_begin(struct snap_rd *r, struct snap_rd *sec, uint32_t *device_id,
+			     uint64_t *base, uint32_t *irq, struct sbx_err *err);
+/*
+ * Re-create a device from its section. blk: fill_path (or NULL) becomes the backing file of an
+ * empty slot; vsock: the new CID and host socket path.
+ */
+int virtio_blk_restore(struct vm *vm, uint64_t base, uint32_t irq, struct snap_rd *sec,
+		       const char *fill_path, void **out, struct sbx_err *err);
+/* True when the device is a block slot without a backing file. */
+bool virtio_blk_slot_is_empty(struct snap_rd sec);
+int virtio_vsock_restore(struct vm *vm, uint64_t base, uint32_t irq, struct snap_rd *sec,
+			 uint64_t guest_cid, const char *uds_path, void **out, struct sbx_err *err);
+int virtio_rng_restore(struct vm *vm, uint64_t base, uint32_t irq, struct snap_rd *sec,
+		       void **out, struct sbx_err *err);
+/* After all KVM state is restored: interrupts for config changes, vsock transport reset. */
+void virtio_dev_resume(void *dev);
+
 /* Accepts NULL; stops the device's threads, closes its files, frees everything. */
 void virtio_dev_destroy(void *dev);
 

@@ -118,8 +118,8 @@ static uint32_t reg_read(struct virtio_mmio *t, uint64_t off)
 	case REG_SHM_LEN_LOW: /* all ones: no shared memory region (§4.2.2) */
 	case REG_SHM_LEN_HIGH:
 		return UINT32_MAX;
-	case REG_CONFIG_GENERATION: /* our config space never changes after creation */
-		return 0;
+	case REG_CONFIG_GENERATION: /* changes only when a restore fills in config space */
+		return t->config_generation;
 	}
 	t->stats.bad_access++;
 	virtio_mmio_log(t, "read of write-only or unknown register %#llx", (unsigned long long)off);
@@ -367,6 +367,17 @@ void virtio_mmio_signal(struct virtio_mmio *t, uint16_t q)
 	if (q >= t->ops->num_queues || !virtqueue_should_signal(&t->vqs[q]))
 		return;
 	t->int_status |= VIRTIO_MMIO_INT_VRING;
+	int r = vm_irq_pulse(t->vm, t->irq);
+	if (r < 0) {
+		t->stats.irq_errors++;
+		virtio_mmio_log(t, "irq %u: %s", t->irq, strerror(-r));
+	}
+}
+
+void virtio_mmio_config_changed(struct virtio_mmio *t)
+{
+	t->config_generation++;
+	t->int_status |= VIRTIO_MMIO_INT_CONFIG;
 	int r = vm_irq_pulse(t->vm, t->irq);
 	if (r < 0) {
 		t->stats.irq_errors++;

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "../common/error.h"
+#include "snapshot.h"
 #include "virtqueue.h"
 #include "vm.h"
 
@@ -56,6 +57,10 @@ struct virtio_dev_ops {
 	void (*reset)(void *dev);
 	/* Called by virtio_dev_destroy(): stop threads, close, free the device (and transport). */
 	void (*destroy)(void *dev);
+	/* Snapshot (t->lock held): what the device's restore function needs to re-create it. */
+	int (*save)(void *dev, struct snap_w *w, struct sbx_err *err);
+	/* Optional: after a restore, once all KVM state is back and before vCPUs run. */
+	void (*resume)(void *dev);
 };
 
 /* Guest misuse, counted (never fatal); read by tests and debug dumps. */
@@ -78,6 +83,7 @@ struct virtio_mmio {
 	uint32_t queue_sel;
 	uint32_t status;
 	uint32_t int_status;
+	uint32_t config_generation; /* bumped when config space changes (after a restore) */
 	struct virtqueue vqs[VIRTIO_MMIO_MAX_QUEUES];
 	struct virtio_mmio_stats stats;
 	/* Rate limit for log lines: at most VIRTIO_LOG_BURST per second. */
@@ -101,6 +107,18 @@ void virtio_mmio_fini(struct virtio_mmio *t);
 struct virtqueue *virtio_mmio_queue(struct virtio_mmio *t, uint16_t q);
 /* With t->lock held: interrupts the guest if the queue's pushes call for it. */
 void virtio_mmio_signal(struct virtio_mmio *t, uint16_t q);
+/*
+ * With t->lock held: config space changed: bump ConfigGeneration, set InterruptStatus bit 1 and
+ * raise the IRQ, so the driver re-reads the config (virtio 1.2 §2.5.1, §4.2.2).
+ */
+void virtio_mmio_config_changed(struct virtio_mmio *t);
+
+/* ---- virtio_mmio_state.c: the transport in a snapshot ---- */
+/* Status, features, queue select, each queue, interrupt status, config generation. */
+void virtio_mmio_save_transport(struct virtio_mmio *t, struct snap_w *w);
+/* Inverse; ring addresses are re-validated against guest RAM like a QueueReady write. */
+int virtio_mmio_restore_transport(struct virtio_mmio *t, struct snap_rd *r, struct sbx_err *err);
+
 /* Rate-limited log line about guest misuse, prefixed with the device name and base. */
 void virtio_mmio_log(struct virtio_mmio *t, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

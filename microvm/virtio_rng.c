@@ -78,6 +78,15 @@ static void rng_destroy(void *dev)
 	free(rng);
 }
 
+/* No state beyond the transport: every request is answered at once. */
+static int rng_save(void *dev, struct snap_w *w, struct sbx_err *err)
+{
+	(void)dev;
+	(void)w;
+	(void)err;
+	return 0;
+}
+
 static const struct virtio_dev_ops rng_ops = {
     .name = "rng",
     .device_id = VIRTIO_ID_ENTROPY,
@@ -88,6 +97,7 @@ static const struct virtio_dev_ops rng_ops = {
     .notify = rng_notify,
     .reset = rng_reset,
     .destroy = rng_destroy,
+    .save = rng_save,
 };
 
 int virtio_rng_create(struct vm *vm, uint64_t base, uint32_t irq, void **out, struct sbx_err *err)
@@ -106,5 +116,22 @@ int virtio_rng_create(struct vm *vm, uint64_t base, uint32_t irq, void **out, st
 		return r;
 	}
 	*out = rng;
+	return 0;
+}
+
+int virtio_rng_restore(struct vm *vm, uint64_t base, uint32_t irq, struct snap_rd *sec,
+		       void **out, struct sbx_err *err)
+{
+	void *dev = NULL;
+	int r = virtio_rng_create(vm, base, irq, &dev, err);
+	if (r >= 0)
+		r = virtio_mmio_restore_transport(dev, sec, err);
+	if (r >= 0)
+		r = snap_end(sec, err);
+	if (r < 0) {
+		virtio_dev_destroy(dev);
+		return r;
+	}
+	*out = dev;
 	return 0;
 }

@@ -27,10 +27,11 @@
 /* Queues, §5.10.2. */
 #define VSOCK_QUEUE_RX 0u
 #define VSOCK_QUEUE_TX 1u
-#define VSOCK_QUEUE_EVENT 2u /* only for transport resets after migration: never used */
+#define VSOCK_QUEUE_EVENT 2u /* only for transport resets: used after a restore */
 #define VSOCK_NUM_QUEUES 3u
 #define VSOCK_QUEUE_SIZE 256u
 #define VSOCK_CFG_SIZE 8u /* le64 guest_cid, §5.10.4 */
+#define VSOCK_EVENT_TRANSPORT_RESET 0u /* §5.10.6.7 */
 
 #define VSOCK_MAX_CONNS 128u
 #define VSOCK_EPOLL_BATCH 32
@@ -66,6 +67,7 @@ struct virtio_vsock {
 	uint32_t next_local_port;
 	struct vq_chain rx_chain, tx_chain;
 	bool rx_held; /* rx_chain popped but not yet used (nothing to send after all) */
+	bool reset_pending; /* restored: send TRANSPORT_RESET on resume (§5.10.6.7) */
 	struct vsock_stats stats;
 };
 
@@ -456,6 +458,40 @@ static void vsock_destroy(void *dev)
 	free(vs);
 }
 
+static int vsock_save(void *dev, struct snap_w *w, struct sbx_err *err)
+{
+	struct virtio_vsock *vs = dev;
+	for (unsigned i = 0; i < VSOCK_MAX_CONNS; i++)
+		if (vs->conns[i]) /* their host sockets cannot be carried into another process */
+			return sbx_err_setx(err, EBUSY, "virtio-vsock: snapshot with open connections");
+	if (vs->rx_held) { /* hand the popped rx buffer back: the restored VM pops it again */
+		vs->t.vqs[VSOCK_QUEUE_RX].last_avail--;
+		vs->rx_held = false;
+	}
+	snap_put_u64(w, vs->guest_cid);
+	snap_put_u32(w, 0); /* open connections: none (the format's statement of that) */
+	return 0;
+}
+
+/* Event queue: one virtio_vsock_event {le32 id} = TRANSPORT_RESET, so the driver drops its
+ * connections and re-reads guest_cid (virtio 1.2 §5.10.6.7). */
+static void vsock_resume(void *dev)
+{
+	struct virtio_vsock *vs = dev;
+	struct virtqueue *vq = virtio_mmio_queue(&vs->t, VSOCK_QUEUE_EVENT);
+	if (!vs->reset_pending || !vq)
+		return;
+	vs->reset_pending = false;
+	uint32_t ev = htole32(VSOCK_EVENT_TRANSPORT_RESET);
+	if (virtqueue_pop(vq, &vs->rx_chain) != 1) {
+		virtio_mmio_log(&vs->t, "no event buffer for the transport reset");
+		return;
+	}
+	size_t n = vq_chain_write(&vs->rx_chain, 0, &ev, sizeof(ev));
+	virtqueue_push(vq, vs->rx_chain.head, (uint32_t)n);
+	virtio_mmio_signal(&vs->t, VSOCK_QUEUE_EVENT);
+}
+
 static const struct virtio_dev_ops vsock_ops = {
     .name = "vsock",
     .device_id = VIRTIO_ID_VSOCK,
@@ -466,6 +502,8 @@ static const struct virtio_dev_ops vsock_ops = {
     .notify = vsock_notify,
     .reset = vsock_reset,
     .destroy = vsock_destroy,
+    .save = vsock_save,
+    .resume = vsock_resume,
 };
 
 static int epoll_watch(struct virtio_vsock *vs, int fd, uint32_t tag, struct sbx_err *err)
@@ -551,6 +589,34 @@ int virtio_vsock_create(struct vm *vm, uint64_t base, uint32_t irq, uint64_t gue
 		r = vsock_start_thread(vs, err);
 	if (r == 0)
 		r = virtio_mmio_register(&vs->t, err);
+	if (r < 0) {
+		vsock_destroy(vs);
+		return r;
+	}
+	*out = vs;
+	return 0;
+}
+
+int virtio_vsock_restore(struct vm *vm, uint64_t base, uint32_t irq, struct snap_rd *sec,
+			 uint64_t guest_cid, const char *uds_path, void **out, struct sbx_err *err)
+{
+	uint64_t old_cid = 0;
+	uint32_t nconns = 1;
+	struct virtio_vsock *vs = NULL;
+	int r = snap_get_u64(sec, &old_cid, err);
+	if (r >= 0 && (r = snap_get_u32(sec, &nconns, err)) >= 0 && nconns != 0)
+		r = sbx_err_setx(err, EINVAL, "snapshot state is corrupt (vsock connections)");
+	if (r >= 0)
+		r = virtio_vsock_create(vm, base, irq, guest_cid ? guest_cid : old_cid, uds_path,
+					(void **)&vs, err);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&vs->t.lock); /* the I/O thread already runs */
+	r = virtio_mmio_restore_transport(&vs->t, sec, err);
+	vs->reset_pending = true;
+	pthread_mutex_unlock(&vs->t.lock);
+	if (r >= 0)
+		r = snap_end(sec, err);
 	if (r < 0) {
 		vsock_destroy(vs);
 		return r;

@@ -51,13 +51,14 @@ static void vm_set_vmx_areas(struct vm *vm)
 	(void)KVM_IOCTL(vm->vm_fd, KVM_SET_TSS_ADDR, LAYOUT_KVM_TSS, NULL);
 }
 
-static int vm_add_ram(struct vm *vm, uint64_t mem_size, struct sbx_err *err)
+static int vm_add_ram(struct vm *vm, uint64_t mem_size, int mem_fd, struct sbx_err *err)
 {
 	if (mem_size > LAYOUT_RAM_MAX)
 		return sbx_err_setx(err, EINVAL, "guest memory %llu MiB exceeds the %llu MiB limit",
 				    (unsigned long long)(mem_size >> 20),
 				    (unsigned long long)(LAYOUT_RAM_MAX >> 20));
-	int r = guest_mem_create(&vm->mem, mem_size, err);
+	int r = mem_fd < 0 ? guest_mem_create(&vm->mem, mem_size, err)
+			   : guest_mem_map_private(&vm->mem, mem_fd, mem_size, err);
 	if (r < 0)
 		return r;
 	struct kvm_userspace_memory_region region = {
@@ -85,6 +86,11 @@ static int vm_create_irqchip(struct vm *vm, struct sbx_err *err)
 
 int vm_create(struct vm *vm, uint64_t mem_size, struct sbx_err *err)
 {
+	return vm_create_from_file(vm, mem_size, -1, err);
+}
+
+int vm_create_from_file(struct vm *vm, uint64_t mem_size, int mem_fd, struct sbx_err *err)
+{
 	memset(vm, 0, sizeof(*vm));
 	vm->kvm_fd = vm->vm_fd = vm->mem.memfd = -1;
 	vm->mmio.name = "mmio";
@@ -100,7 +106,7 @@ int vm_create(struct vm *vm, uint64_t mem_size, struct sbx_err *err)
 	}
 	if (r >= 0) {
 		vm_set_vmx_areas(vm);
-		r = vm_add_ram(vm, mem_size, err);
+		r = vm_add_ram(vm, mem_size, mem_fd, err);
 	}
 	if (r >= 0)
 		r = vm_create_irqchip(vm, err);

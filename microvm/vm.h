@@ -26,6 +26,7 @@ struct vm {
 	bool stop_requested; /* the first request wins; later ones are ignored */
 	int stop_status; /* the process exit status (docs/architecture.md) */
 	char stop_reason[256]; /* printed on stderr when non-empty */
+	bool snapshot_unsafe; /* a vCPU could not reach a consistent point: no snapshot */
 };
 
 /* Exit statuses of sandbox-vmm (docs/architecture.md "VMM command line"). */
@@ -35,6 +36,9 @@ enum vm_exit_status {
 	VM_EXIT_GUEST_PANIC = 3, /* "Kernel panic" seen on the serial console */
 	VM_EXIT_INTERNAL_ERROR = 4, /* KVM_EXIT_INTERNAL_ERROR (emulation failure) */
 	VM_EXIT_GUEST_FAULT = 5, /* a stop the VMM cannot handle (FAIL_ENTRY, crash event, ...) */
+	/* Not an exit status: the guest asked for a snapshot (--snapshot-to); main writes it and
+	 * exits 0. vCPUs seeing it complete their pending I/O before they stop. */
+	VM_STOP_SNAPSHOT = 100,
 };
 
 /*
@@ -42,6 +46,8 @@ enum vm_exit_status {
  * in-kernel IOAPIC/PIC/LAPIC and PIT. On failure everything is released (vm_destroy is safe).
  */
 int vm_create(struct vm *vm, uint64_t mem_size, struct sbx_err *err);
+/* The same with guest RAM mapped copy-on-write from mem_fd (a snapshot's memory file). */
+int vm_create_from_file(struct vm *vm, uint64_t mem_size, int mem_fd, struct sbx_err *err);
 void vm_destroy(struct vm *vm);
 
 /*
