@@ -14,7 +14,7 @@ DEPS_PKGS := build-essential pkg-config clang check libyajl-dev libseccomp-dev l
 
 COMMON_SRC := $(wildcard common/*.c)
 VMM_SRC := $(filter-out microvm/main.c,$(wildcard microvm/*.c))
-AGENT_SRC := $(filter-out agent/main.c,$(wildcard agent/*.c))
+AGENT_SRC := $(filter-out agent/main.c agent/mem.c,$(wildcard agent/*.c))
 SHIM_SRC := $(filter-out shim/main.c,$(wildcard shim/*.c))
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
@@ -37,6 +37,10 @@ $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) -MMD -MP -c $< -o $@
 
+# The agent's copy routines must not use SSE (agent/mem.c says why); -fno-builtin and no loop
+# pattern distribution keep GCC from turning them back into calls to themselves.
+$(B)/obj/agent/mem.o: BASE_CFLAGS += -mgeneral-regs-only -fno-builtin -fno-tree-loop-distribute-patterns
+
 $(B)/libcommon.a: $(call obj,$(COMMON_SRC))
 $(B)/libvmm.a: $(call obj,$(VMM_SRC))
 $(B)/libagent.a: $(call obj,$(AGENT_SRC))
@@ -49,7 +53,7 @@ $(B)/sandbox-vmm: $(call obj,microvm/main.c) $(B)/libvmm.a $(B)/libcommon.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(VMM_LIBS)
 
 # PID 1 of the guest: static, so the initramfs holds this one file and nothing else.
-$(B)/sandbox-agent: $(call obj,agent/main.c) $(B)/libagent.a $(B)/libcommon.a
+$(B)/sandbox-agent: $(call obj,agent/main.c) $(call obj,agent/mem.c) $(B)/libagent.a $(B)/libcommon.a
 	$(CC) -static $(LDFLAGS) -o $@ $^
 
 $(B)/sandbox: $(call obj,shim/main.c) $(B)/libshim.a $(B)/libcommon.a
