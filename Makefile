@@ -19,7 +19,7 @@ SHIM_SRC := $(filter-out shim/main.c,$(wildcard shim/*.c))
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 
-SHIM_LIBS := $(shell pkg-config --libs yajl 2>/dev/null) -lpthread
+SHIM_LIBS := $(shell pkg-config --libs yajl 2>/dev/null) -lcrypto -lpthread
 VMM_LIBS := -lpthread
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 
@@ -97,8 +97,14 @@ check: check-unit check-integration
 check-unit: $(UNIT_TESTS)
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done
 
+# Every integration test restoring VM templates (one template store shared by all programs, so
+# each template is built once), then the `sandbox run` tests again cold-booting (--no-template).
 check-integration: all $(INTEG_TESTS)
-	@set -e; for t in $(INTEG_TESTS); do echo "== $$t"; SANDBOX_BUILD=$(B) $$t; done
+	@set -e; tdir=$$(mktemp -d /tmp/sandbox-test-templates.XXXXXX); trap 'rm -rf "$$tdir"' EXIT; \
+	for t in $(INTEG_TESTS); do echo "== $$t (VM templates)"; \
+		SANDBOX_BUILD=$(B) SANDBOX_TEMPLATE_DIR=$$tdir $$t; done; \
+	echo "== $(B)/tests/test_run (cold boot)"; \
+	SANDBOX_BUILD=$(B) SANDBOX_TEMPLATE_DIR=$$tdir SANDBOX_TEST_NO_TEMPLATE=1 $(B)/tests/test_run
 
 bench: all
 	bench/run.sh $(B)

@@ -4,7 +4,8 @@
  * Modules: main.c (arguments, top-level flow), pid1.c (guest basics: mounts, boot timer, vsock
  * dial, power off), session.c (HELLO/RUN handshake and setup), channel.c (the event loop that
  * relays stdio, signals and the exit status), stdio.c (pipes/pty, byte queues), container.c
- * (rootfs and container mounts), process.c (container init and workload).
+ * (rootfs and container mounts), process.c (container init and workload), template.c (what a
+ * VM restored from a template must renew: CID, rootfs disk, RNG).
  */
 #ifndef SANDBOX_AGENT_H
 #define SANDBOX_AGENT_H
@@ -28,6 +29,7 @@ enum agent_stage {
 	AGENT_STAGE_CONNECTED = 2,
 	AGENT_STAGE_EXECED = 3,
 	AGENT_STAGE_EXITING = 4,
+	AGENT_STAGE_SNAPSHOT = 0x10, /* template build: the VMM snapshots the VM on this byte */
 };
 
 struct agent_cfg {
@@ -41,6 +43,10 @@ struct agent_cfg {
 	bool set_clock; /* false in test mode: never touch the host's clock */
 	/* TEST HOOK: take the initramfs path (move + chroot) even where pivot_root works. */
 	bool test_force_move;
+	/* Where the rootfs device's size is polled ("/sys/block"); NULL: do not wait for it. */
+	const char *sys_block_dir;
+	bool seed_rng;	   /* apply RUN's SEED to the kernel RNG (false in host-mode tests) */
+	uint32_t vsock_cid; /* our CID on the host connection, given to the workload; 0: none */
 };
 
 /* ---- pid1.c ---- */
@@ -52,6 +58,24 @@ void agent_console(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 __attribute__((noreturn)) void pid1_poweroff(void);
 uint64_t agent_boottime_ns(void);
 int agent_test_isolate(const char *run_dir, struct sbx_err *err); /* TEST HOOK */
+
+/* ---- template.c ---- */
+#define AGENT_DISK_WAIT_MS 10000 /* after a restore the disk arrives by a config change */
+/* True when the kernel command line (cmdline_path, e.g. /proc/cmdline) has sandbox.template=1. */
+bool agent_template_requested(const char *cmdline_path);
+/* Snapshot point: signals the VMM, and (in a restored clone) waits for the new vsock CID. */
+void agent_template_point(void);
+/* Local CID of a connected vsock socket; 0 when fd is not one. */
+uint32_t agent_conn_cid(int fd);
+/* Polls <sys_block>/<basename dev>/size until non-zero; ENXIO/ENOENT after timeout_ms. */
+int agent_wait_disk(const char *sys_block, const char *dev, int timeout_ms, struct sbx_err *err);
+/* RNDADDENTROPY of seed into /dev/urandom, then RNDRESEEDCRNG. */
+int agent_seed_rng(const uint8_t *seed, size_t len, struct sbx_err *err);
+/*
+ * Appends SANDBOX_VSOCK_CID=<cid> to req's environment unless it is set; *storage receives the
+ * new array (free it after the run; NULL when nothing was added).
+ */
+int agent_env_add_cid(struct sbx_run_req *req, uint32_t cid, char **storage, struct sbx_err *err);
 
 /* ---- session.c ---- */
 /* Serves one HELLO..EXIT conversation on fd. <0 only when the host connection failed. */

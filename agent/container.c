@@ -50,6 +50,11 @@ static int mount_lower(const struct agent_cfg *cfg, const struct sbx_run_req *re
 {
 	if (req->rootfs) {
 		const char *type = req->rootfs_type ? req->rootfs_type : DEFAULT_ROOTFS_TYPE;
+		int r = cfg->sys_block_dir ? agent_wait_disk(cfg->sys_block_dir, req->rootfs,
+							     AGENT_DISK_WAIT_MS, err)
+					   : 0;
+		if (r < 0)
+			return r;
 		return do_mount(req->rootfs, lower, type, MS_RDONLY | NOSUID_NODEV, NULL, err);
 	}
 	if (!cfg->test_rootfs)

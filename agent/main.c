@@ -62,13 +62,19 @@ __attribute__((noreturn)) static void pid1_main(void)
 	agent_stage_enable();
 	agent_stage(AGENT_STAGE_STARTED);
 	pid1_mount_basics();
+	if (agent_template_requested("/proc/cmdline"))
+		agent_template_point();
 	int fd = pid1_dial_host(&err);
 	if (fd < 0) {
 		agent_console("%s", err.msg);
 		pid1_poweroff();
 	}
 	agent_stage(AGENT_STAGE_CONNECTED);
-	const struct agent_cfg cfg = {.run_dir = GUEST_RUN_DIR, .set_clock = true};
+	const struct agent_cfg cfg = {.run_dir = GUEST_RUN_DIR,
+				      .set_clock = true,
+				      .sys_block_dir = "/sys/block",
+				      .seed_rng = true,
+				      .vsock_cid = agent_conn_cid(fd)};
 	if (agent_serve(fd, &cfg, &err) < 0)
 		agent_console("%s", err.msg);
 	agent_stage(AGENT_STAGE_EXITING);

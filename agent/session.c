@@ -96,10 +96,25 @@ static int run_container(int fd, const struct agent_cfg *cfg, const struct sbx_r
 	return r;
 }
 
+/* What must differ between runs of one template (template.c): RNG state, CID in the env. */
+static int renew_identity(const struct agent_cfg *cfg, struct sbx_run_req *req, char **env_storage,
+			  struct sbx_err *why)
+{
+	if (cfg->seed_rng && req->seed_len) {
+		int r = agent_seed_rng(req->seed, req->seed_len, why);
+		if (r < 0)
+			return sbx_err_wrap(why, "seed the guest RNG");
+	}
+	if (cfg->vsock_cid)
+		return agent_env_add_cid(req, cfg->vsock_cid, env_storage, why);
+	return 0;
+}
+
 int agent_serve(int fd, const struct agent_cfg *cfg, struct sbx_err *err)
 {
 	struct sbx_run_req req = {0};
 	struct sbx_err why = {0};
+	cleanup_free char *env_storage = NULL;
 	agent_signals();
 	int r = send_hello(fd, err);
 	if (r < 0)
@@ -109,7 +124,13 @@ int agent_serve(int fd, const struct agent_cfg *cfg, struct sbx_err *err)
 		return sbx_err_wrap(err, "receive RUN");
 	if (r == 0)
 		return send_error(fd, AGENT_EXIT_SETUP, &why, err);
+	/* The clock first: a template's clock is as old as the template. */
 	set_clock(cfg, req.time_ns);
+	r = renew_identity(cfg, &req, &env_storage, &why);
+	if (r < 0) {
+		sbx_run_req_free(&req);
+		return send_error(fd, AGENT_EXIT_SETUP, &why, err);
+	}
 	r = run_container(fd, cfg, &req, &why, err);
 	sbx_run_req_free(&req);
 	return r;

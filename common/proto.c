@@ -308,6 +308,9 @@ static int run_check_req(const struct sbx_run_req *req, struct sbx_err *err)
 			return sbx_err_setx(err, EINVAL, "RUN: env entry %zu is not K=V", i);
 	if (req->cwd && req->cwd[0] != '/')
 		return sbx_err_setx(err, EINVAL, "RUN: cwd '%s' is not absolute", req->cwd);
+	if (req->seed_len && (req->seed_len < SBX_RUN_SEED_MIN || req->seed_len > SBX_RUN_SEED_MAX))
+		return sbx_err_setx(err, EINVAL, "RUN: seed of %zu bytes, want %u..%u",
+				    req->seed_len, SBX_RUN_SEED_MIN, SBX_RUN_SEED_MAX);
 	return 0;
 }
 
@@ -358,6 +361,8 @@ int sbx_run_encode(const struct sbx_run_req *req, uint8_t **out, size_t *out_len
 		put_u64(t, req->time_ns);
 		tlv_put(&b, SBX_RUN_TIME_NS, t, sizeof(t));
 	}
+	if (req->seed_len)
+		tlv_put(&b, SBX_RUN_SEED, req->seed, req->seed_len);
 	if (b.err) {
 		free(b.p);
 		return b.err == -E2BIG ? sbx_err_setx(err, E2BIG, "RUN: payload exceeds %u bytes",
@@ -398,6 +403,12 @@ static int scan_str(const uint8_t *v, uint32_t len, uint16_t tag, struct sbx_err
 
 static int scan_fixed(const uint8_t *v, uint32_t len, uint16_t tag, struct sbx_err *err)
 {
+	if (tag == SBX_RUN_SEED) {
+		if (len < SBX_RUN_SEED_MIN || len > SBX_RUN_SEED_MAX)
+			return sbx_err_setx(err, EPROTO, "RUN: seed of %u bytes, want %u..%u", len,
+					    SBX_RUN_SEED_MIN, SBX_RUN_SEED_MAX);
+		return 0;
+	}
 	uint32_t want = tag == SBX_RUN_WINSIZE ? 4 : tag == SBX_RUN_TIME_NS ? 8 : 4;
 	if (len != want)
 		return sbx_err_setx(err, EPROTO, "RUN tag %u: %u bytes, want %u", tag, len, want);
@@ -409,7 +420,7 @@ static int scan_fixed(const uint8_t *v, uint32_t len, uint16_t tag, struct sbx_e
 static int scan_entry(struct run_scan *s, uint16_t tag, const uint8_t *v, uint32_t len,
 		      struct sbx_err *err)
 {
-	if (tag < SBX_RUN_ARG || tag > SBX_RUN_TIME_NS)
+	if (tag < SBX_RUN_ARG || tag > SBX_RUN_SEED)
 		return sbx_err_setx(err, EPROTO, "RUN: unknown tag %u", tag);
 	bool repeated = tag == SBX_RUN_ARG || tag == SBX_RUN_ENV || tag == SBX_RUN_ADD_GID;
 	if (!repeated && (s->seen & (1u << tag)))
@@ -520,6 +531,10 @@ static int fill_cb(void *ctx, uint16_t tag, const uint8_t *v, uint32_t len, stru
 		break;
 	case SBX_RUN_ADD_GID:
 		q->add_gids[q->n_add_gids++] = get_u32(v);
+		break;
+	case SBX_RUN_SEED:
+		memcpy(q->seed, v, len); /* len checked by the scan */
+		q->seed_len = len;
 		break;
 	}
 	return 0;

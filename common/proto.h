@@ -56,12 +56,16 @@ enum sbx_run_tag {
 	SBX_RUN_ROOTFS_TYPE = 11, /* string: filesystem type, e.g. "erofs" */
 	SBX_RUN_ADD_GID = 12, /* u32, repeated: supplementary groups */
 	SBX_RUN_TIME_NS = 13, /* u64: host wall clock (CLOCK_REALTIME ns) to set in the guest */
+	SBX_RUN_SEED = 14,    /* 32..256 random bytes the agent mixes into the guest RNG */
 };
 
 #define SBX_RUN_MAX_ARGS 4096u
 #define SBX_RUN_MAX_ENV 4096u
 #define SBX_RUN_MAX_GIDS 64u
 #define SBX_RUN_MAX_STR 65536u /* any single string, including its terminating NUL */
+/* RNG seed: at least 256 bits (what the kernel's CRNG needs), at most 2048. */
+#define SBX_RUN_SEED_MIN 32u
+#define SBX_RUN_SEED_MAX 256u
 
 struct sbx_frame_hdr {
 	uint32_t type;
@@ -85,6 +89,8 @@ struct sbx_run_req {
 	bool open_stdin;
 	uint16_t rows, cols;
 	uint64_t time_ns;
+	uint8_t seed[SBX_RUN_SEED_MAX]; /* fresh host entropy; seed_len 0: none sent */
+	size_t seed_len;
 };
 
 /* Header codec. Decode rejects len > SBX_FRAME_MAX and unknown types (-EPROTO). */

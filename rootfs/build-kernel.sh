@@ -51,6 +51,8 @@ ENTRY=$CACHE_ROOT/$HASH
 # Goes through a temp name so OUT is never half written.
 publish() {
 	mkdir -p "$(dirname "$OUT")"
+	# Already the cached file (a hard link from an earlier run): nothing to do; mv would refuse.
+	[ "$OUT" -ef "$ENTRY/vmlinux" ] && { touch -h "$OUT"; return 0; }
 	local tmp="$OUT.tmp.$$"
 	rm -f "$tmp"
 	ln "$ENTRY/vmlinux" "$tmp" 2>/dev/null || cp "$ENTRY/vmlinux" "$tmp" ||

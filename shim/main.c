@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "run.h"
+#include "template_cmd.h"
 
 #define SANDBOX_VERSION "0.1.0"
 
@@ -14,6 +15,7 @@ struct command {
 
 static const struct command commands[] = {
 	{"run", cmd_run, "run a command in a container inside its own micro-VM"},
+	{"template", cmd_template, "build, list and remove the VM templates runs start from"},
 };
 
 static void usage(FILE *out)

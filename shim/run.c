@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/signalfd.h>
+#include <sys/wait.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -19,6 +21,7 @@
 #include "run_opts.h"
 #include "rundir.h"
 #include "session.h"
+#include "template.h"
 #include "tty.h"
 #include "user.h"
 #include "vmm_proc.h"
@@ -28,6 +31,9 @@
 /* After EXIT the agent powers the VM off; give it this long before SIGKILL. */
 #define SHUTDOWN_GRACE_MS 10000
 #define MAX_ENV_TOTAL (RUN_MAX_ENV + 8)
+#define RUN_SEED_BYTES 64
+/* CIDs 0-2 are reserved and 3 is the template build's (so a clone always sees a change). */
+#define RUN_CID_MIN 4u
 
 static const int forwarded_signals[] = {SIGINT,	 SIGTERM, SIGHUP,  SIGQUIT,
 					SIGUSR1, SIGUSR2, SIGWINCH};
@@ -116,6 +122,10 @@ static int encode_run(const struct run_opts *o, const char *hostname, uint8_t **
 		.open_stdin = o->interactive,
 		.time_ns = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec,
 	};
+	/* Fresh entropy per run: every clone of a template starts with the same RNG state. */
+	req.seed_len = RUN_SEED_BYTES;
+	if (getrandom(req.seed, req.seed_len, 0) != (ssize_t)req.seed_len)
+		return sbx_err_set(err, errno, "getrandom");
 	if (o->tty && !tty_winsize(STDIN_FILENO, &req.rows, &req.cols) &&
 	    !tty_winsize(STDOUT_FILENO, &req.rows, &req.cols)) {
 		req.rows = 24;
@@ -162,8 +172,12 @@ static void report_vmm_log(const char *log)
 
 struct run_ctx {
 	struct run_opts o;
+	struct sandbox_paths paths;
 	struct rundir dir;
 	struct vmm_proc vmm;
+	struct template_ref tmpl;
+	struct vmm_cfg cfg;
+	char image[PATH_MAX], uds[PATH_MAX], serial[PATH_MAX];
 	int sigfd, listen_fd;
 	uint8_t *payload;
 	size_t payload_len;
@@ -179,50 +193,95 @@ static void run_ctx_cleanup(struct run_ctx *c)
 	if (c->sigfd >= 0)
 		close(c->sigfd);
 	free(c->payload);
+	template_release(&c->tmpl);
 	tty_restore();
 	rundir_remove(&c->dir);
 }
 
-static int prepare_and_boot(struct run_ctx *c, struct sbx_err *err)
+static int acquire_template(struct run_ctx *c, bool rebuild, struct sbx_err *err)
 {
-	struct sandbox_paths paths;
+	struct template_spec spec = {
+		.paths = c->paths, .cpus = c->o.cpus, .memory_mib = c->o.memory_mib, .sigfd = c->sigfd};
+	template_release(&c->tmpl);
+	return template_acquire(&spec, rebuild, &c->tmpl, err);
+}
+
+/* Everything a run needs before a VMM starts; done once even if the VM is started twice. */
+static int prepare(struct run_ctx *c, struct sbx_err *err)
+{
 	int r = check_kvm(err);
-	if (r < 0 || (r = sandbox_paths_resolve(&paths, c->o.kernel, c->o.initrd, err)) < 0)
+	if (r < 0 || (r = sandbox_paths_resolve(&c->paths, c->o.kernel, c->o.initrd, err)) < 0)
 		return r;
 	if ((r = rundir_create(&c->dir, err)) < 0)
 		return r;
 	const char *hostname = c->o.hostname ? c->o.hostname : c->dir.id;
 	if ((r = encode_run(&c->o, hostname, &c->payload, &c->payload_len, err)) < 0)
 		return r;
-	char image[PATH_MAX], uds[PATH_MAX], agent_sock[PATH_MAX], serial[PATH_MAX];
-	rundir_file(&c->dir, "rootfs.erofs", image);
-	rundir_file(&c->dir, "vsock.sock", uds);
-	rundir_file(&c->dir, "serial.log", serial);
+	char agent_sock[PATH_MAX + 16];
+	rundir_file(&c->dir, "rootfs.erofs", c->image);
+	rundir_file(&c->dir, "vsock.sock", c->uds);
+	rundir_file(&c->dir, "serial.log", c->serial);
 	rundir_file(&c->dir, "vmm.log", c->vmm_log);
-	snprintf(agent_sock, sizeof(agent_sock), "%s_%u", uds, SBX_AGENT_PORT);
-	if ((r = rootfs_image_build(c->o.rootfs, image, err)) < 0)
+	snprintf(agent_sock, sizeof(agent_sock), "%s_%u", c->uds, SBX_AGENT_PORT);
+	if ((r = rootfs_image_build(c->o.rootfs, c->image, err)) < 0)
 		return r;
 	if ((c->sigfd = block_signals(err)) < 0)
 		return c->sigfd;
 	if ((c->listen_fd = listen_unix(agent_sock, err)) < 0)
 		return c->listen_fd;
+	/* Last: every input is checked before a (first-run, one-minute) template build. */
+	return c->o.no_template ? 0 : acquire_template(c, false, err);
+}
+
+/* A CID per run, so concurrent sandboxes (and clones of one template) never share one. */
+static unsigned pick_cid(void)
+{
+	uint32_t v = 0;
+	if (getrandom(&v, sizeof(v), 0) != sizeof(v))
+		v = (uint32_t)getpid();
+	return RUN_CID_MIN + (v & 0x7fffffffu) % (0x7fffffffu - RUN_CID_MIN);
+}
+
+/* Starts the VMM: a restore of the matching template, or (--no-template) a cold boot. */
+static int boot(struct run_ctx *c, bool rebuild, struct sbx_err *err)
+{
 	const char *timer = getenv("SANDBOX_BOOT_TIMER_LOG");
-	struct vmm_cfg cfg = {
+	c->cfg = (struct vmm_cfg){
 		.cpus = c->o.cpus,
 		.memory_mib = c->o.memory_mib,
-		.disk = image,
-		.vsock_uds = uds,
-		.serial_log = serial,
+		.disk = c->image,
+		.vsock_cid = pick_cid(),
+		.vsock_uds = c->uds,
+		.serial_log = c->serial,
 		.boot_timer = timer && timer[0] ? timer : NULL,
 		.stderr_log = c->vmm_log,
 		.debug = c->o.debug,
 		/* For kernel debugging (e.g. initcall_debug); not a user-facing option. */
 		.cmdline_extra = getenv("SANDBOX_KERNEL_CMDLINE_EXTRA"),
 	};
-	return vmm_spawn(&c->vmm, &paths, &cfg, err);
+	if (!c->o.no_template) {
+		int r = rebuild ? acquire_template(c, true, err) : 0;
+		if (r < 0)
+			return r;
+		c->cfg.restore_dir = c->tmpl.snapshot;
+	}
+	c->vmm = (struct vmm_proc){.pid = -1, .pidfd = -1};
+	return vmm_spawn(&c->vmm, &c->paths, &c->cfg, err);
 }
 
-static int run_session(struct run_ctx *c, struct sbx_err *err)
+/* The restored VMM refused the template (e.g. "another VMM build") before the guest ran. */
+static bool restore_refused(const struct run_ctx *c, const struct session_result *res)
+{
+	return !c->o.no_template && !res->hello && c->vmm.reaped && WIFEXITED(c->vmm.status) &&
+	       WEXITSTATUS(c->vmm.status) == 1;
+}
+
+static void release_template(void *ctx)
+{
+	template_release(ctx);
+}
+
+static int run_session(struct run_ctx *c, struct session_result *res, struct sbx_err *err)
 {
 	if (c->o.tty && c->o.interactive)
 		tty_make_raw(STDIN_FILENO);
@@ -235,24 +294,47 @@ static int run_session(struct run_ctx *c, struct sbx_err *err)
 		.tty = c->o.tty,
 		.interactive = c->o.interactive,
 		.boot_timeout_ms = boot_timeout_ms(),
+		/* Once the clone runs, its memory is mapped: the template may be replaced. */
+		.on_ready = release_template,
+		.ready_ctx = &c->tmpl,
 	};
-	struct session_result res;
-	int r = session_run(&scfg, &res, err);
+	int r = session_run(&scfg, res, err);
 	tty_restore();
-	if (r < 0) {
-		if (!c->o.debug && c->vmm.reaped && c->vmm.status != 0)
-			report_vmm_log(c->vmm_log);
-		return r == -EINTR ? -res.exit_code : r;
-	}
+	if (r < 0)
+		return r == -EINTR ? -res->exit_code : r;
 	if (vmm_wait(&c->vmm, SHUTDOWN_GRACE_MS) == -ETIMEDOUT)
 		vmm_stop(&c->vmm);
-	return res.exit_code;
+	return res->exit_code;
+}
+
+/* Boots and serves the run; a template the VMM refuses is rebuilt once and tried again. */
+static int boot_and_run(struct run_ctx *c, struct sbx_err *err)
+{
+	struct session_result res = {0};
+	int r = boot(c, false, err);
+	if (r >= 0)
+		r = run_session(c, &res, err);
+	if (r < 0 && r >= -128 && restore_refused(c, &res)) {
+		report_vmm_log(c->vmm_log);
+		fprintf(stderr, "sandbox: restoring template %.12s failed; rebuilding it\n",
+			c->tmpl.key);
+		memset(err, 0, sizeof(*err));
+		r = boot(c, true, err);
+		if (r >= 0)
+			r = run_session(c, &res, err);
+	}
+	if (r < 0 && r >= -128 && !c->o.debug && c->vmm.reaped && c->vmm.status != 0)
+		report_vmm_log(c->vmm_log);
+	return r;
 }
 
 int cmd_run(int argc, char **argv)
 {
 	struct sbx_err err = {0};
-	struct run_ctx c = {.sigfd = -1, .listen_fd = -1, .vmm = {.pid = -1, .pidfd = -1}};
+	struct run_ctx c = {.sigfd = -1,
+			    .listen_fd = -1,
+			    .vmm = {.pid = -1, .pidfd = -1},
+			    .tmpl = {.lock_fd = -1}};
 	int r = run_opts_parse(&c.o, argc, argv, &err);
 	if (r == 1)
 		return 0;
@@ -260,9 +342,9 @@ int cmd_run(int argc, char **argv)
 		fprintf(stderr, "sandbox: %s\n", err.msg);
 		return EXIT_SANDBOX_FAILED;
 	}
-	r = prepare_and_boot(&c, &err);
+	r = prepare(&c, &err);
 	if (r >= 0)
-		r = run_session(&c, &err);
+		r = boot_and_run(&c, &err);
 	run_ctx_cleanup(&c);
 	if (r >= 0)
 		return r;

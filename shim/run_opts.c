@@ -24,6 +24,7 @@ void run_usage(FILE *out)
 	      "  --hostname NAME     container hostname\n"
 	      "  --kernel FILE       guest kernel (default: the one built with sandbox)\n"
 	      "  --initrd FILE       guest initramfs (default: the one built with sandbox)\n"
+	      "  --no-template       cold-boot the VM instead of restoring the VM template\n"
 	      "  --debug             show the guest console and VMM messages on stderr\n"
 	      "  -h, --help          show this help\n"
 	      "\n"
@@ -62,7 +63,7 @@ int parse_memory_mib(const char *s, unsigned *mib, struct sbx_err *err)
 	return sbx_err_setx(err, EINVAL, "invalid memory size '%s' (use e.g. 512M or 1G)", s);
 }
 
-static int parse_cpus(const char *s, unsigned *cpus, struct sbx_err *err)
+int parse_cpus(const char *s, unsigned *cpus, struct sbx_err *err)
 {
 	char *end;
 	errno = 0;
@@ -73,7 +74,7 @@ static int parse_cpus(const char *s, unsigned *cpus, struct sbx_err *err)
 	return 0;
 }
 
-enum { OPT_ROOTFS = 256, OPT_CPUS, OPT_HOSTNAME, OPT_KERNEL, OPT_INITRD, OPT_DEBUG };
+enum { OPT_ROOTFS = 256, OPT_CPUS, OPT_HOSTNAME, OPT_KERNEL, OPT_INITRD, OPT_DEBUG, OPT_NO_TEMPLATE };
 
 static const struct option run_long_opts[] = {
 	{"rootfs", required_argument, NULL, OPT_ROOTFS},
@@ -88,6 +89,7 @@ static const struct option run_long_opts[] = {
 	{"kernel", required_argument, NULL, OPT_KERNEL},
 	{"initrd", required_argument, NULL, OPT_INITRD},
 	{"debug", no_argument, NULL, OPT_DEBUG},
+	{"no-template", no_argument, NULL, OPT_NO_TEMPLATE},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -144,6 +146,9 @@ static int apply_opt(struct run_opts *o, int c, const char *arg, struct sbx_err 
 		return 0;
 	case OPT_DEBUG:
 		o->debug = true;
+		return 0;
+	case OPT_NO_TEMPLATE:
+		o->no_template = true;
 		return 0;
 	}
 	return sbx_err_setx(err, EINVAL, "unknown option (see 'sandbox run --help')");

@@ -25,6 +25,7 @@ struct run_opts {
 	bool tty;
 	bool interactive;
 	bool debug;
+	bool no_template; /* cold boot instead of restoring the VM template */
 	const char *env[RUN_MAX_ENV];
 	size_t n_env;
 	const char *workdir;
@@ -42,5 +43,7 @@ int run_opts_parse(struct run_opts *o, int argc, char *const *argv, struct sbx_e
 /* "512M", "1G", "256" (MiB) -> MiB. */
 int parse_memory_mib(const char *s, unsigned *mib, struct sbx_err *err);
 void run_usage(FILE *out);
+/* "1".."RUN_MAX_CPUS" -> cpus. */
+int parse_cpus(const char *s, unsigned *cpus, struct sbx_err *err);
 
 #endif

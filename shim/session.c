@@ -109,6 +109,9 @@ static int handle_hello(struct session *s, const uint8_t *p, size_t len, struct 
 		return sbx_err_setx(err, EPROTO, "agent speaks protocol %u, expected %u (rebuild the initramfs)",
 				    version, SBX_PROTO_VERSION);
 	s->res->guest_ready_ns = ready_ns;
+	s->res->hello = true;
+	if (s->cfg->on_ready)
+		s->cfg->on_ready(s->cfg->ready_ctx);
 	if (outq_push(&s->out, SBX_MSG_RUN, s->cfg->run_payload, s->cfg->run_len) < 0)
 		return sbx_err_set(err, ENOMEM, "queue RUN");
 	s->state = S_RUNNING;
@@ -326,6 +329,7 @@ int session_run(const struct session_cfg *cfg, struct session_result *res, struc
 	struct session s = {.cfg = cfg, .res = res, .state = S_WAIT_CONN, .conn = -1};
 	s.stdin_open = cfg->interactive;
 	res->completed = false;
+	res->hello = false;
 	res->exit_code = 125;
 	clock_gettime(CLOCK_MONOTONIC, &s.deadline);
 	s.deadline.tv_sec += cfg->boot_timeout_ms / 1000;

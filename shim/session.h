@@ -22,11 +22,15 @@ struct session_cfg {
 	bool tty;
 	bool interactive;
 	int boot_timeout_ms; /* agent must say HELLO within this */
+	/* Called once at HELLO: the VM is up (a restore is complete), e.g. to drop a lock. */
+	void (*on_ready)(void *ctx);
+	void *ready_ctx;
 };
 
 struct session_result {
 	int exit_code;	/* what `sandbox run` exits with */
 	bool completed; /* the agent sent EXIT or ERROR */
+	bool hello;	/* the agent said HELLO (the VM came up) */
 	uint64_t guest_ready_ns;
 };
 

@@ -15,44 +15,50 @@
 
 #define VMM_MAX_ARGS 32
 
+#define PUSH(...)                                                                                  \
+	do {                                                                                       \
+		const char *_a[] = {__VA_ARGS__};                                                  \
+		for (size_t _i = 0; _i < ARRAY_SIZE(_a); _i++)                                     \
+			argv[n++] = _a[_i];                                                        \
+	} while (0)
+
+/* Boot source: kernel + initramfs for a cold boot (or template build), or a snapshot. */
+static int argv_source(const char **argv, int n, char bufs[][32], const struct sandbox_paths *p,
+		       const struct vmm_cfg *cfg)
+{
+	if (cfg->restore_dir) {
+		PUSH("--restore", cfg->restore_dir);
+		return n;
+	}
+	snprintf(bufs[0], 32, "%u", cfg->cpus);
+	snprintf(bufs[1], 32, "%u", cfg->memory_mib);
+	PUSH("--kernel", p->kernel, "--initrd", p->initrd, "--cpus", bufs[0], "--memory", bufs[1]);
+	if (cfg->empty_disk)
+		PUSH("--empty-disk");
+	if (cfg->snapshot_to)
+		PUSH("--snapshot-to", cfg->snapshot_to);
+	PUSH("--rng"); /* a restored VM has the template's devices */
+	if (cfg->cmdline_extra)
+		PUSH("--cmdline", cfg->cmdline_extra);
+	return n;
+}
+
 static void build_argv(const char **argv, char bufs[][32], const struct sandbox_paths *p,
 		       const struct vmm_cfg *cfg)
 {
 	int n = 0;
 	argv[n++] = p->vmm;
-	argv[n++] = "--kernel";
-	argv[n++] = p->kernel;
-	argv[n++] = "--initrd";
-	argv[n++] = p->initrd;
-	snprintf(bufs[0], 32, "%u", cfg->cpus);
-	argv[n++] = "--cpus";
-	argv[n++] = bufs[0];
-	snprintf(bufs[1], 32, "%u", cfg->memory_mib);
-	argv[n++] = "--memory";
-	argv[n++] = bufs[1];
-	if (cfg->disk) {
-		argv[n++] = "--disk";
-		argv[n++] = cfg->disk;
-	}
-	argv[n++] = "--vsock-cid";
-	argv[n++] = "3";
-	argv[n++] = "--vsock-uds";
-	argv[n++] = cfg->vsock_uds;
-	argv[n++] = "--rng";
-	if (cfg->cmdline_extra) {
-		argv[n++] = "--cmdline";
-		argv[n++] = cfg->cmdline_extra;
-	}
-	if (cfg->serial_log && !cfg->debug) {
-		argv[n++] = "--serial-log";
-		argv[n++] = cfg->serial_log;
-	}
+	n = argv_source(argv, n, bufs, p, cfg);
+	if (cfg->disk)
+		PUSH("--disk", cfg->disk);
+	snprintf(bufs[2], 32, "%u", cfg->vsock_cid);
+	PUSH("--vsock-cid", bufs[2], "--vsock-uds", cfg->vsock_uds);
+	if (cfg->serial_log && !cfg->debug)
+		PUSH("--serial-log", cfg->serial_log);
 	if (cfg->debug)
-		argv[n++] = "--debug";
-	if (cfg->boot_timer) {
-		argv[n++] = "--boot-timer";
-		argv[n++] = cfg->boot_timer;
-	}
+		PUSH("--debug");
+	if (cfg->boot_timer)
+		PUSH("--boot-timer", cfg->boot_timer);
 	argv[n] = NULL;
 }
 
@@ -88,7 +94,7 @@ int vmm_spawn(struct vmm_proc *v, const struct sandbox_paths *p, const struct vm
 	      struct sbx_err *err)
 {
 	const char *argv[VMM_MAX_ARGS];
-	char bufs[2][32];
+	char bufs[3][32];
 	build_argv(argv, bufs, p, cfg);
 
 	int pipefd[2];

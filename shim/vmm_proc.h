@@ -9,9 +9,13 @@
 #include "paths.h"
 
 struct vmm_cfg {
-	unsigned cpus;
+	unsigned cpus;	   /* cold boot and template build; a restore takes the template's */
 	unsigned memory_mib;
 	const char *disk; /* read-only rootfs image */
+	const char *restore_dir; /* restore this snapshot instead of booting (docs/templates.md) */
+	const char *snapshot_to; /* template build: snapshot into this dir when the agent says so */
+	bool empty_disk;	 /* template build: a disk slot with no medium, filled on restore */
+	unsigned vsock_cid;
 	const char *vsock_uds;
 	const char *serial_log;
 	const char *boot_timer; /* NULL: none */

@@ -42,6 +42,66 @@ static char *h_path(const char *name)
 	return b;
 }
 
+/*
+ * The suite runs twice (Makefile, check-integration): restoring VM templates (the default) and
+ * cold-booting (SANDBOX_TEST_NO_TEMPLATE=1). h_mode() is the flag for `sandbox run`: H_NOARG
+ * (dropped by h_argv) or "--no-template".
+ */
+static char H_NOARG[] = "";
+
+__attribute__((unused)) static bool h_cold(void)
+{
+	const char *e = getenv("SANDBOX_TEST_NO_TEMPLATE");
+	return e && !strcmp(e, "1");
+}
+
+__attribute__((unused)) static char *h_mode(void)
+{
+	return h_cold() ? "--no-template" : H_NOARG;
+}
+
+/* A copy of argv without the H_NOARG entries (static storage, valid until the next call). */
+__attribute__((unused)) static char *const *h_argv(char *const *argv)
+{
+	static char *out[256];
+	size_t n = 0;
+	for (; *argv && n < 255; argv++)
+		if (*argv != H_NOARG)
+			out[n++] = *argv;
+	out[n] = NULL;
+	return out;
+}
+
+/*
+ * Templates go to $SANDBOX_TEMPLATE_DIR when the caller set one (the Makefile shares one
+ * between the test programs, so the template is built once); otherwise to a temp dir that
+ * h_template_dir_done() removes.
+ */
+static char h_tmpl_dir[64];
+
+static void h_template_dir_init(void)
+{
+	const char *e = getenv("SANDBOX_TEMPLATE_DIR");
+	if (e && e[0])
+		return;
+	snprintf(h_tmpl_dir, sizeof(h_tmpl_dir), "/tmp/sandbox-test-tmpl.XXXXXX");
+	if (!mkdtemp(h_tmpl_dir)) {
+		perror("mkdtemp");
+		exit(1);
+	}
+	setenv("SANDBOX_TEMPLATE_DIR", h_tmpl_dir, 1);
+}
+
+static void h_template_dir_done(void)
+{
+	char cmd[128];
+	if (!h_tmpl_dir[0])
+		return;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", h_tmpl_dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", h_tmpl_dir);
+}
+
 /* Fails loudly in CI (CI=true) when /dev/kvm is missing; elsewhere exits 77 (skipped). */
 static void h_require_kvm(void)
 {
@@ -153,7 +213,7 @@ static void h_free(struct cmd_result *r)
 }
 
 /* Number of live processes whose comm is name (zombies excluded). */
-static int h_count_procs(const char *name)
+__attribute__((unused)) static int h_count_procs(const char *name)
 {
 	DIR *d = opendir("/proc");
 	int n = 0;
@@ -170,6 +230,40 @@ static int h_count_procs(const char *name)
 		    state != 'Z')
 			n++;
 		fclose(f);
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+/*
+ * Live sandbox-vmm processes whose command line mentions path (our run root or template dir):
+ * on a shared machine other people's VMMs are not ours to count.
+ */
+__attribute__((unused)) static int h_count_vmms_using(const char *path)
+{
+	DIR *d = opendir("/proc");
+	int n = 0;
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		char p[300], comm[64] = "", state = 0, args[8192];
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		snprintf(p, sizeof(p), "/proc/%s/stat", e->d_name);
+		FILE *f = fopen(p, "r");
+		bool vmm = f && fscanf(f, "%*d (%63[^)]) %c", comm, &state) == 2 &&
+			   !strcmp(comm, "sandbox-vmm") && state != 'Z';
+		if (f)
+			fclose(f);
+		snprintf(p, sizeof(p), "/proc/%s/cmdline", e->d_name);
+		f = vmm ? fopen(p, "r") : NULL;
+		size_t len = f ? fread(args, 1, sizeof(args) - 1, f) : 0;
+		if (f)
+			fclose(f);
+		for (size_t i = 0; i < len; i++)
+			args[i] = args[i] ? args[i] : ' ';
+		args[len] = '\0';
+		n += vmm && strstr(args, path) != NULL;
 	}
 	if (d)
 		closedir(d);

@@ -248,6 +248,46 @@ START_TEST(run_round_trip)
 }
 END_TEST
 
+/* SEED (templates): opaque bytes, 32..256 of them, carried exactly; absent means none. */
+START_TEST(run_seed)
+{
+	char *argv[] = {"true", NULL};
+	struct sbx_run_req in = {.argv = argv, .argc = 1, .seed_len = SBX_RUN_SEED_MAX};
+	for (size_t i = 0; i < in.seed_len; i++)
+		in.seed[i] = (uint8_t)(i * 7 + 1);
+	cleanup_free uint8_t *buf = NULL;
+	size_t len;
+	struct sbx_err err = {0};
+	ck_assert_int_eq(sbx_run_encode(&in, &buf, &len, &err), 0);
+	struct sbx_run_req out;
+	ck_assert_int_eq(sbx_run_decode(buf, len, &out, &err), 0);
+	ck_assert_uint_eq(out.seed_len, SBX_RUN_SEED_MAX);
+	ck_assert_mem_eq(out.seed, in.seed, SBX_RUN_SEED_MAX);
+	sbx_run_req_free(&out);
+
+	in.seed_len = SBX_RUN_SEED_MIN - 1; /* the encoder refuses what the decoder would */
+	ck_assert_int_eq(sbx_run_encode(&in, &buf, &len, &err), -EINVAL);
+	uint8_t big[SBX_RUN_SEED_MAX + 1] = {0};
+	struct raw r = {0};
+	raw_str(&r, SBX_RUN_ARG, "x");
+	raw_tlv(&r, SBX_RUN_SEED, 0, big, SBX_RUN_SEED_MIN - 1);
+	expect_reject(&r, EPROTO);
+	r.n = 0;
+	raw_str(&r, SBX_RUN_ARG, "x");
+	raw_tlv(&r, SBX_RUN_SEED, 0, big, sizeof(big));
+	expect_reject(&r, EPROTO);
+	r.n = 0;
+	raw_str(&r, SBX_RUN_ARG, "x");
+	raw_tlv(&r, SBX_RUN_SEED, 0, big, SBX_RUN_SEED_MIN);
+	raw_tlv(&r, SBX_RUN_SEED, 0, big, SBX_RUN_SEED_MIN);
+	expect_reject(&r, EPROTO); /* singular */
+	r.n = 0;
+	raw_str(&r, SBX_RUN_ARG, "x");
+	raw_str(&r, SBX_RUN_SEED + 1, "y");
+	expect_reject(&r, EPROTO); /* the first tag after SEED is still unknown */
+}
+END_TEST
+
 START_TEST(run_minimal_defaults)
 {
 	struct raw r = {0};
@@ -556,6 +596,7 @@ static Suite *proto_suite(void)
 	tcase_add_test(c, error_long_and_utf8);
 	tcase_add_test(c, run_round_trip);
 	tcase_add_test(c, run_minimal_defaults);
+	tcase_add_test(c, run_seed);
 	tcase_add_test(c, run_encode_rejects);
 	tcase_add_test(c, run_encode_too_big);
 	tcase_add_test(c, run_decode_rejects_structure);
