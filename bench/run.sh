@@ -57,20 +57,53 @@ add_case "qemu-system-x86_64 -M microvm, 1 vCPU, 128 MiB" qemu-system-x86_64 -M 
 	-no-reboot -kernel "$kernel" -initrd "$work/tiny.cpio" -append "'$qemu_cmdline'"
 run_cases
 
-echo "bench: (b) whole command, $RUNS runs each" >&2
+echo "bench: (b) whole command, $RUNS runs each (template, cold boot, runc)" >&2
 bundle=$work/bundle
 mkdir -p "$bundle"
 cp -a "$B/rootfs-busybox" "$bundle/rootfs"
 (cd "$bundle" && runc spec && sed -i 's/"terminal": true/"terminal": false/; s/"sh"/"true"/' config.json)
 n=0
 runc_run() { n=$((n + 1)); runc run --bundle "$bundle" "bench-$$-$n"; }
-add_case "sandbox run --rootfs R true (cold boot)" "$B/sandbox" run --rootfs "$B/rootfs-busybox" -- true
+export SANDBOX_TEMPLATE_DIR=$work/templates
+"$B/sandbox" template build >/dev/null
+add_case "sandbox run --rootfs R true (from VM template)" "$B/sandbox" run --rootfs "$B/rootfs-busybox" -- true
+add_case "sandbox run --no-template --rootfs R true (cold boot)" "$B/sandbox" run --no-template --rootfs "$B/rootfs-busybox" -- true
 add_case "runc run (same rootfs, true)" runc_run
 run_cases
 
-# Split of one sandbox run from the boot-timer port (VMM-relative ns).
-SANDBOX_BOOT_TIMER_LOG=$work/timer.log "$B/sandbox" run --rootfs "$B/rootfs-busybox" -- true
+# Split of one sandbox run from the boot-timer port (VMM-relative ns), cold and restored.
+SANDBOX_BOOT_TIMER_LOG=$work/timer.log "$B/sandbox" run --no-template --rootfs "$B/rootfs-busybox" -- true
 split=$(awk '{printf "| %s | %.1f |\n", $2, $1/1e6}' "$work/timer.log")
+SANDBOX_BOOT_TIMER_LOG=$work/timer2.log "$B/sandbox" run --rootfs "$B/rootfs-busybox" -- true
+split2=$(awk '{printf "| %s | %.1f |\n", $2, $1/1e6}' "$work/timer2.log")
+
+# Memory: PSS of N idle sandboxes (VMM processes), from one template and cold-booted.
+density() { # density MODE N -> "avg_pss_mib total_pss_mib"
+	local mode=$1 n=$2 pids=() i
+	for ((i = 0; i < n; i++)); do
+		"$B/sandbox" run $mode --rootfs "$B/rootfs-busybox" -- sh -c 'echo up; exec sleep 100000' >"$work/d.$i" 2>&1 &
+		pids+=($!)
+	done
+	for ((i = 0; i < n; i++)); do
+		until grep -q up "$work/d.$i" 2>/dev/null; do
+			kill -0 "${pids[$i]}" 2>/dev/null || { echo "bench: density sandbox $i died: $(cat "$work/d.$i")" >&2; break; }
+			sleep 1
+		done
+	done
+	local total=0 p
+	for p in $(pgrep -x sandbox-vmm); do
+		grep -q "$work" "/proc/$p/cmdline" 2>/dev/null || grep -q "$SANDBOX_TEMPLATE_DIR" "/proc/$p/cmdline" 2>/dev/null || continue
+		total=$((total + $(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup")))
+	done
+	kill -TERM "${pids[@]}" 2>/dev/null || true
+	wait "${pids[@]}" 2>/dev/null || true
+	awk -v t="$total" -v n="$n" 'BEGIN {printf "%.1f|%.1f", t/n/1024, t/1024}'
+}
+DENSITY_NS=${DENSITY_NS:-1 10 50}
+COLD_NS=${COLD_NS:-1 4}
+dens=""
+for n in $DENSITY_NS; do dens="$dens| from template | $n | $(density "" "$n") |"$'\n'; done
+for n in $COLD_NS; do dens="$dens| cold boot | $n | $(density --no-template "$n") |"$'\n'; done
 
 {
 	echo "# Benchmarks"
@@ -98,6 +131,21 @@ split=$(awk '{printf "| %s | %.1f |\n", $2, $1/1e6}' "$work/timer.log")
 	echo "| stage | ms |"
 	echo "|---|---|"
 	echo "$split"
+	echo
+	echo "The same for a run restored from the VM template (\`restored\` = the VMM finished restoring):"
+	echo
+	echo "| stage | ms |"
+	echo "|---|---|"
+	echo "$split2"
+	echo
+	echo "## Memory of idle sandboxes (PSS of the VMM processes, /proc/PID/smaps_rollup)"
+	echo
+	echo "Each sandbox runs \`sleep\` in a 256 MiB guest. Restored VMs map the template's memory file"
+	echo "MAP_PRIVATE, so the pages they do not write stay shared between them."
+	echo
+	echo "| start | N | PSS per sandbox (MiB) | PSS total (MiB) |"
+	echo "|---|---|---|---|"
+	printf "%s" "$dens"
 	[ -f docs/benchmarks-notes.md ] && { echo; cat docs/benchmarks-notes.md; }
 } >"$OUT"
 echo "bench: wrote $OUT" >&2
