@@ -76,16 +76,20 @@ static void field(const char *text, const char *key, char *out, size_t cap)
 
 START_TEST(test_clones_differ)
 {
-	/* Two sandboxes at once from one template (built here if the store has none). */
+	/* Two sandboxes at once from one template (built first if the store has none). */
+	struct cmd_result r;
+	h_run((char *const[]){h_path("sandbox"), "run", "--rootfs", h_path("rootfs-busybox"), "--",
+			      "true", NULL},
+	      &r);
+	ck_assert_int_eq(r.status, 0);
+	h_free(&r);
+	int before = count_templates();
 	char cmd[8192];
 	snprintf(cmd, sizeof(cmd),
-		 "%s run --rootfs %s -- true >/dev/null 2>%s/build.err; "
 		 "%s run --rootfs %s -- sh -c '%s' >%s/a 2>&1 & "
 		 "%s run --rootfs %s -- sh -c '%s' >%s/b 2>&1; wait",
-		 h_path("sandbox"), h_path("rootfs-busybox"), work, h_path("sandbox"),
-		 h_path("rootfs-busybox"), PROBE, work, h_path("sandbox"), h_path("rootfs-busybox"),
-		 PROBE, work);
-	struct cmd_result r;
+		 h_path("sandbox"), h_path("rootfs-busybox"), PROBE, work, h_path("sandbox"),
+		 h_path("rootfs-busybox"), PROBE, work);
 	h_run((char *const[]){"/bin/sh", "-c", cmd, NULL}, &r);
 	ck_assert_int_eq(r.status, 0);
 	h_free(&r);
@@ -110,7 +114,7 @@ START_TEST(test_clones_differ)
 	char year[16];
 	field(a, "YEAR", year, sizeof(year));
 	ck_assert_int_ge(atoi(year), 2024); /* the wall clock was set, not 1970 */
-	ck_assert_int_eq(count_templates(), 1);
+	ck_assert_int_eq(count_templates(), before); /* the clones built nothing */
 	template_ls(&r);
 	ck_assert_ptr_nonnull(strstr(r.out, " yes"));
 	h_free(&r);
