@@ -65,6 +65,8 @@ cp -a "$B/rootfs-busybox" "$bundle/rootfs"
 n=0
 runc_run() { n=$((n + 1)); runc run --bundle "$bundle" "bench-$$-$n"; }
 export SANDBOX_TEMPLATE_DIR=$work/templates
+# Run state under $work too, so the density count below finds exactly our VMMs.
+export SANDBOX_RUN_ROOT=$work/run
 "$B/sandbox" template build >/dev/null
 add_case "sandbox run --rootfs R true (from VM template)" "$B/sandbox" run --rootfs "$B/rootfs-busybox" -- true
 add_case "sandbox run --no-template --rootfs R true (cold boot)" "$B/sandbox" run --no-template --rootfs "$B/rootfs-busybox" -- true
@@ -92,7 +94,7 @@ density() { # density MODE N -> "avg_pss_mib total_pss_mib"
 	done
 	local total=0 p
 	for p in $(pgrep -x sandbox-vmm); do
-		grep -q "$work" "/proc/$p/cmdline" 2>/dev/null || grep -q "$SANDBOX_TEMPLATE_DIR" "/proc/$p/cmdline" 2>/dev/null || continue
+		tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q "$work" || continue
 		total=$((total + $(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup")))
 	done
 	kill -TERM "${pids[@]}" 2>/dev/null || true
