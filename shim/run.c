@@ -170,6 +170,29 @@ static void report_vmm_log(const char *log)
 		fprintf(stderr, "sandbox: vmm: %s%s", last, strchr(last, '\n') ? "" : "\n");
 }
 
+/*
+ * The guest ended without reporting an outcome: its console (kernel messages, the agent's own
+ * one-line complaints) is the only account of why, so show its tail before the run dir goes.
+ */
+#define CONSOLE_TAIL_LINES 8
+static void report_console_tail(const char *serial)
+{
+	cleanup_fclose FILE *f = fopen(serial, "re");
+	if (!f)
+		return;
+	char ring[CONSOLE_TAIL_LINES][256];
+	unsigned n = 0;
+	while (fgets(ring[n % CONSOLE_TAIL_LINES], sizeof(ring[0]), f))
+		n++;
+	unsigned first = n > CONSOLE_TAIL_LINES ? n - CONSOLE_TAIL_LINES : 0;
+	for (unsigned i = first; i < n; i++) {
+		char *l = ring[i % CONSOLE_TAIL_LINES];
+		l[strcspn(l, "\r\n")] = '\0';
+		if (l[0])
+			fprintf(stderr, "sandbox: guest console: %s\n", l);
+	}
+}
+
 struct run_ctx {
 	struct run_opts o;
 	struct sandbox_paths paths;
@@ -325,6 +348,8 @@ static int boot_and_run(struct run_ctx *c, struct sbx_err *err)
 	}
 	if (r < 0 && r >= -128 && !c->o.debug && c->vmm.reaped && c->vmm.status != 0)
 		report_vmm_log(c->vmm_log);
+	if (r < 0 && r >= -128 && !c->o.debug && c->vmm.reaped)
+		report_console_tail(c->serial);
 	return r;
 }
 
