@@ -399,7 +399,9 @@ int main(int argc, char **argv)
 		vmm_teardown(&v);
 		return VM_EXIT_VMM_ERROR;
 	}
-	if (v.vm.stop_reason[0] && (r != VM_EXIT_GUEST_ENDED || o.debug))
+	/* Always say how the VM ended: a triple fault and a clean reset both exit 0, and the
+	 * caller (sandbox keeps this in its run dir) needs the difference when a run goes wrong. */
+	if (v.vm.stop_reason[0])
 		fprintf(stderr, PROG ": %s\n", v.vm.stop_reason);
 	vmm_teardown(&v);
 	if (o.debug)

@@ -346,10 +346,10 @@ static int boot_and_run(struct run_ctx *c, struct sbx_err *err)
 		if (r >= 0)
 			r = run_session(c, &res, err);
 	}
-	if (r < 0 && r >= -128 && !c->o.debug && c->vmm.reaped && c->vmm.status != 0)
-		report_vmm_log(c->vmm_log);
-	if (r < 0 && r >= -128 && !c->o.debug && c->vmm.reaped)
+	if (r < 0 && r >= -128 && !c->o.debug && c->vmm.reaped) {
 		report_console_tail(c->serial);
+		report_vmm_log(c->vmm_log);
+	}
 	return r;
 }
 
