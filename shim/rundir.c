@@ -70,10 +70,15 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
 	return 0;
 }
 
+void rmtree(const char *path)
+{
+	nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 void rundir_remove(struct rundir *d)
 {
 	if (!d->path[0])
 		return;
-	nftw(d->path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	rmtree(d->path);
 	d->path[0] = '\0';
 }

@@ -17,6 +17,8 @@ struct rundir {
 int rundir_create(struct rundir *d, struct sbx_err *err);
 /* Builds "<dir>/<name>" into out (PATH_MAX). */
 void rundir_file(const struct rundir *d, const char *name, char *out);
+/* Removes path and everything under it (no symlinks followed); a missing path is fine. */
+void rmtree(const char *path);
 /* Removes the directory and everything in it; accepts a never-created one. */
 void rundir_remove(struct rundir *d);
 

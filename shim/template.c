@@ -1,5 +1,6 @@
 #define _XOPEN_SOURCE 700
 #include "template.h"
+#include "rundir.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -159,19 +160,6 @@ int template_meta_read(const char *dir, struct template_meta *m, struct sbx_err 
 	return 0;
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
-
-void template_rmtree(const char *path)
-{
-	nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 int template_remove(const char *key, struct sbx_err *err)
 {
@@ -187,7 +175,7 @@ int template_remove(const char *key, struct sbx_err *err)
 	snprintf(trash, sizeof(trash), "%s/.trash-%s-%d", template_root(), key, (int)getpid());
 	if (rename(dir, trash) < 0)
 		return sbx_err_set(err, errno, "remove template '%s'", dir);
-	template_rmtree(trash);
+	rmtree(trash);
 	/* The lock file stays: unlinking it would let a waiter lock a file nobody else sees. */
 	return 0;
 }

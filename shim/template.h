@@ -64,7 +64,5 @@ int template_meta_read(const char *dir, struct template_meta *m, struct sbx_err 
 int template_meta_write(const char *dir, const struct template_spec *spec, struct sbx_err *err);
 /* Removes <root>/<key> (atomically renamed away first), under its exclusive lock. */
 int template_remove(const char *key, struct sbx_err *err);
-/* rm -rf; accepts a missing path. */
-void template_rmtree(const char *path);
 
 #endif

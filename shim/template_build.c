@@ -22,6 +22,7 @@
 
 #include "../common/cleanup.h"
 #include "template.h"
+#include "rundir.h"
 #include "vmm_proc.h"
 
 #define BUILD_TIMEOUT_S 300
@@ -45,7 +46,7 @@ static void sweep_stale_builds(const char *key)
 		if (strncmp(e->d_name, prefix, strlen(prefix)))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", template_root(), e->d_name);
-		template_rmtree(path);
+		rmtree(path);
 	}
 	if (d)
 		closedir(d);
@@ -144,7 +145,7 @@ static int install(const char *dir, const char *key, struct sbx_err *err)
 		return sbx_err_set(err, errno, "install template '%s'", dst);
 	if (renameat2(AT_FDCWD, dir, AT_FDCWD, dst, RENAME_EXCHANGE) < 0)
 		return sbx_err_set(err, errno, "replace template '%s'", dst);
-	template_rmtree(dir); /* now the old template */
+	rmtree(dir); /* now the old template */
 	return 0;
 }
 
@@ -159,7 +160,7 @@ static int build_locked(const struct template_spec *spec, const char *key, struc
 	r = r ?: template_meta_write(dir, spec, err);
 	r = r ?: install(dir, key, err);
 	if (r < 0)
-		template_rmtree(dir);
+		rmtree(dir);
 	return r;
 }
 
