@@ -1,0 +1,48 @@
+/*
+ * One cgroup per jailed VMM (docs/security.md "Jail"): memory, pids and cpu limits, on cgroup
+ * v2 (one unified tree) or v1 (a directory per controller, as on these Debian 12 machines).
+ * Created by `sandbox` before the VMM starts, joined by the VMM's child before exec, removed
+ * once the VMM was reaped.
+ */
+#ifndef SANDBOX_CGROUP_H
+#define SANDBOX_CGROUP_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../common/error.h"
+
+#define CGROUP_MAX_DIRS 3 /* v1: memory, pids, cpu; v2: one */
+
+struct cgroup_limits {
+	uint64_t memory_bytes;		      /* hard limit, 0: none */
+	uint64_t pids_max;		      /* tasks (threads count), 0: none */
+	uint64_t cpu_quota_us, cpu_period_us; /* quota 0: none */
+};
+
+struct cgroup {
+	char dirs[CGROUP_MAX_DIRS][PATH_MAX];
+	unsigned ndirs;
+	bool v2;
+};
+
+/* The cgroup filesystem root; SANDBOX_CGROUP_ROOT overrides it (tests). */
+const char *cgroup_root(void);
+/*
+ * Creates <root>[/<controller>]/sandbox/<name> and writes the limits. -EEXIST (err untouched)
+ * when that cgroup already exists: the name is someone else's.
+ */
+int cgroup_create(struct cgroup *cg, const char *name, const struct cgroup_limits *lim,
+		  struct sbx_err *err);
+/* Moves the calling process into every directory; only open/write/close (after fork). */
+int cgroup_join_self(const struct cgroup *cg);
+/*
+ * Removes leftover "<prefix>*" cgroups with no task that are over a minute old: those of VMMs
+ * whose `sandbox` was killed before it could remove them (their ids become free again).
+ */
+void cgroup_sweep_stale(const char *prefix);
+/* Removes the directories (they must be empty: call after the VMM was reaped). */
+void cgroup_destroy(struct cgroup *cg);
+
+#endif
