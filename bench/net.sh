@@ -1,0 +1,124 @@
+#!/bin/bash
+# Network throughput and latency, side by side in one run (docs/networking.md "Benchmarks"):
+#   ours   sandbox-vmm, virtio-net over a tap
+#   qemu   qemu-system-x86_64 -M microvm, virtio-net-device over a tap (no vhost: none here)
+#   veth   two network namespaces over a veth pair: the no-VM ceiling
+# Both VMs boot the same vmlinux with the same busybox initramfs, whose /init configures eth0
+# and serves: port 5001 swallows what the host sends, port 5002 sends $MB MiB of zeros. The host
+# side is bash's /dev/tcp and dd; latency is busybox ping. Guest kernels are emulated on kvm_pvm
+# hosts (../shared/guest-kernel-notes.md): compare the ratios, not the absolute numbers.
+# Usage: bench/net.sh BUILD_DIR   (MB=N MiB per transfer, default 32; PINGS=N, default 20)
+set -euo pipefail
+B=${1:-build}
+MB=${MB:-32}
+PINGS=${PINGS:-20}
+work=$(mktemp -d)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	ip netns del sbxb-a 2>/dev/null || true
+	ip netns del sbxb-b 2>/dev/null || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+# The guest: busybox as /init's shell, nothing else.
+mkdir -p "$work/root/bin" "$work/root/proc" "$work/root/sys" "$work/root/dev"
+cp /bin/busybox "$work/root/bin/busybox"
+cat >"$work/root/init" <<EOF
+#!/bin/busybox sh
+/bin/busybox mount -t proc proc /proc
+/bin/busybox mount -t devtmpfs dev /dev
+ip=\$(/bin/busybox sed -n 's/.*benchip=\([0-9.]*\).*/\1/p' /proc/cmdline)
+/bin/busybox ip link set lo up
+/bin/busybox ip link set eth0 up
+/bin/busybox ip addr add \$ip/24 dev eth0
+/bin/busybox nc -ll -p 5001 -e /bin/busybox sh -c 'exec /bin/busybox cat >/dev/null' &
+/bin/busybox nc -ll -p 5002 -e /bin/busybox dd if=/dev/zero bs=65536 count=$((MB * 16)) 2>/dev/null &
+echo bench-guest-ready
+while :; do /bin/busybox sleep 3600; done
+EOF
+chmod +x "$work/root/init"
+(cd "$work/root" && find . | cpio -o -H newc --quiet >"$work/bench.cpio")
+
+# The exact command line our VMM builds, for QEMU too (one short boot to read it).
+"$B/sandbox-vmm" --kernel "$B/vmlinux" --initrd "$work/bench.cpio" --memory 256 --debug \
+	--cmdline "benchip=0.0.0.0 panic=-1" >"$work/probe.log" 2>&1 &
+probe=$!
+for _ in $(seq 1 50); do grep -q "kernel command line" "$work/probe.log" && break; sleep 0.2; done
+kill $probe 2>/dev/null || true
+cmdline=$(sed -n 's/.*kernel command line: //p' "$work/probe.log" | head -1 | sed 's/ benchip=[^ ]*//')
+qemu_cpu="host,-arch-capabilities,kvm-pv-ipi=off,kvm-pv-sched-yield=off,kvm-pv-unhalt=off,kvm-pv-tlb-flush=off,kvm-poll-control=off,kvm-asyncpf=off,kvm-asyncpf-int=off"
+
+wait_port() { # ip port timeout_s
+	local end=$((SECONDS + $3))
+	while ((SECONDS < end)); do
+		(exec 3<>"/dev/tcp/$1/$2") 2>/dev/null && return 0
+		sleep 2
+	done
+	echo "bench: $1:$2 never answered" >&2
+	return 1
+}
+
+# MiB/s of one transfer, host -> guest (port 5001) and guest -> host (port 5002).
+measure() { # label ip
+	local t0 t1 n
+	t0=$(date +%s%N)
+	(exec 3<>"/dev/tcp/$2/5001" && dd if=/dev/zero bs=65536 count=$((MB * 16)) >&3 2>/dev/null)
+	t1=$(date +%s%N)
+	local up=$(awk -v b=$((MB * 1048576)) -v t=$((t1 - t0)) 'BEGIN{printf "%.3f", b / 1048576 / (t / 1e9)}')
+	t0=$(date +%s%N)
+	n=$( (exec 3<>"/dev/tcp/$2/5002" && cat <&3) | wc -c)
+	t1=$(date +%s%N)
+	local down=$(awk -v b="$n" -v t=$((t1 - t0)) 'BEGIN{printf "%.3f", b / 1048576 / (t / 1e9)}')
+	local rtt=$(busybox ping -c "$PINGS" -i 0.2 "$2" 2>/dev/null | sed -n 's/.*min\/avg\/max = [0-9.]*\/\([0-9.]*\)\/.*/\1/p')
+	echo "$1|$up|$down|${rtt:-n/a}"
+}
+
+host_tap() { # name addr
+	for _ in $(seq 1 100); do ip link show "$1" >/dev/null 2>&1 && break; sleep 0.2; done
+	ip addr add "$2/24" dev "$1"
+	ip link set "$1" up
+}
+
+echo "bench: ours (sandbox-vmm, virtio-net over a tap)" >&2
+"$B/sandbox-vmm" --kernel "$B/vmlinux" --initrd "$work/bench.cpio" --memory 256 \
+	--net tap=sbxb-ours --cmdline "benchip=10.214.1.2" --serial-log "$work/ours.log" &
+pids+=($!)
+host_tap sbxb-ours 10.214.1.1
+wait_port 10.214.1.2 5001 900
+measure "sandbox-vmm (ours)" 10.214.1.2 >>"$work/results"
+kill "${pids[-1]}"
+
+echo "bench: QEMU microvm (virtio-net-device over a tap)" >&2
+qemu-system-x86_64 -M microvm,acpi=off,x-option-roms=off,rtc=off,pit=off,pic=off,isa-serial=on \
+	-enable-kvm -cpu "$qemu_cpu" -device i8042 -m 256 -smp 1 -nodefaults -no-user-config \
+	-nographic -serial "file:$work/qemu.log" -monitor none -no-reboot \
+	-netdev tap,id=n0,ifname=sbxb-qemu,script=no,downscript=no,vhost=off \
+	-device virtio-net-device,netdev=n0 \
+	-kernel "$B/vmlinux" -initrd "$work/bench.cpio" -append "$cmdline benchip=10.214.2.2" &
+pids+=($!)
+host_tap sbxb-qemu 10.214.2.1
+wait_port 10.214.2.2 5001 900
+measure "QEMU microvm" 10.214.2.2 >>"$work/results"
+kill "${pids[-1]}"
+
+echo "bench: veth between two network namespaces" >&2
+ip netns add sbxb-a
+ip netns add sbxb-b
+ip link add name sbxb-va netns sbxb-a type veth peer name sbxb-vb netns sbxb-b
+ip -n sbxb-a addr add 10.214.3.1/24 dev sbxb-va
+ip -n sbxb-b addr add 10.214.3.2/24 dev sbxb-vb
+ip -n sbxb-a link set sbxb-va up
+ip -n sbxb-b link set sbxb-vb up
+ip netns exec sbxb-b busybox nc -ll -p 5001 -e sh -c 'exec cat >/dev/null' &
+pids+=($!)
+ip netns exec sbxb-b busybox nc -ll -p 5002 -e dd if=/dev/zero bs=65536 count=$((MB * 16)) 2>/dev/null &
+pids+=($!)
+sleep 1
+ip netns exec sbxb-a bash -c "$(declare -f measure); MB=$MB PINGS=$PINGS measure 'veth, no VM' 10.214.3.2" >>"$work/results"
+
+echo
+echo "| path | host->guest MiB/s | guest->host MiB/s | ping avg ms |"
+echo "|---|---|---|---|"
+sed 's/^/| /; s/|/ | /g; s/$/ |/; s/^|  /| /' "$work/results"
