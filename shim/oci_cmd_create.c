@@ -1,0 +1,283 @@
+/* `create` and `run`: check everything that can be checked, then hand over to the monitor. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../common/cleanup.h"
+#include "monitor.h"
+#include "oci_cmd.h"
+#include "oci_hooks.h"
+#include "oci_log.h"
+#include "oci_spec.h"
+#include "oci_state.h"
+#include "run.h"
+#include "rundir.h"
+
+struct create_opts {
+	const char *bundle, *pid_file, *console_socket, *id;
+	bool detach, keep;
+	int preserve_fds;
+};
+
+static int parse_create(int argc, char **argv, bool is_run, struct create_opts *o)
+{
+	static const struct option longopts[] = {
+	    {"bundle", required_argument, NULL, 'b'},
+	    {"pid-file", required_argument, NULL, 'p'},
+	    {"console-socket", required_argument, NULL, 'c'},
+	    {"no-pivot", no_argument, NULL, 'P'},
+	    {"no-new-keyring", no_argument, NULL, 'K'},
+	    {"preserve-fds", required_argument, NULL, 'f'},
+	    {"detach", no_argument, NULL, 'd'},
+	    {"keep", no_argument, NULL, 'k'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
+	};
+	*o = (struct create_opts){.bundle = "."};
+	optind = 1;
+	opterr = 0;
+	int c;
+	while ((c = getopt_long_only(argc, argv, "+b:d", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'b':
+			o->bundle = optarg;
+			break;
+		case 'p':
+			o->pid_file = optarg;
+			break;
+		case 'c':
+			o->console_socket = optarg;
+			break;
+		case 'P': /* the VM's rootfs is never the host's: no pivot_root question */
+		case 'K': /* no session keyring: the guest kernel's keyrings are the VM's own */
+			break;
+		case 'f':
+			o->preserve_fds = atoi(optarg);
+			break;
+		case 'd':
+			o->detach = true;
+			break;
+		case 'k':
+			o->keep = true;
+			break;
+		case 'h':
+			printf("Usage: sandbox %s [--bundle DIR] [--pid-file F] [--console-socket "
+			       "S]%s ID\n",
+			       argv[0], is_run ? " [--detach] [--keep]" : "");
+			return 1;
+		default:
+			return oci_fail("%s: unknown option '%s'", argv[0], argv[optind - 1]), -1;
+		}
+	}
+	if ((!is_run && o->detach) || optind != argc - 1)
+		return oci_fail("%s: %s", argv[0],
+				optind >= argc ? "requires exactly 1 argument (the container id)"
+					       : "unexpected arguments after the container id"),
+		       -1;
+	o->id = argv[optind];
+	if (o->preserve_fds)
+		oci_debug("--preserve-fds %d: extra fds cannot cross into the VM; ignored",
+			  o->preserve_fds);
+	return 0;
+}
+
+/* Everything the monitor would fail on later, checked while nothing exists yet. */
+static int check_inputs(const struct create_opts *o, bool attached, char *bundle,
+			struct oci_spec *spec)
+{
+	struct sbx_err err = {0};
+	if (oci_id_check(o->id, &err) < 0)
+		return oci_fail("%s", err.msg);
+	if (!realpath(o->bundle, bundle))
+		return oci_fail("bundle '%s': %s", o->bundle, strerror(errno));
+	if (oci_spec_load(bundle, spec, &err) < 0)
+		return oci_fail("%s", err.msg);
+	char rootfs[PATH_MAX];
+	struct stat sb;
+	snprintf(rootfs, sizeof(rootfs), "%s%s%s", spec->root_path[0] == '/' ? "" : bundle,
+		 spec->root_path[0] == '/' ? "" : "/", spec->root_path);
+	if (stat(rootfs, &sb) < 0 || !S_ISDIR(sb.st_mode))
+		return oci_fail("rootfs (%s) does not exist", rootfs);
+	if (spec->process.terminal && !o->console_socket && !attached)
+		return oci_fail(
+		    "cannot allocate tty if sandbox will detach without setting console "
+		    "socket");
+	if (!spec->process.terminal && o->console_socket)
+		return oci_fail("cannot use console socket if sandbox will not detach or allocate "
+				"tty");
+	return 0;
+}
+
+static int make_state_dir(const char *id)
+{
+	char dir[PATH_MAX];
+	if (mkdir(oci_g.root, 0700) < 0 && errno != EEXIST)
+		return oci_fail("create state root '%s': %s", oci_g.root, strerror(errno));
+	oci_state_dir(id, dir, sizeof(dir));
+	if (mkdir(dir, 0700) < 0) {
+		if (errno == EEXIST)
+			return oci_fail("container with id exists: %s", id);
+		return oci_fail("create '%s': %s", dir, strerror(errno));
+	}
+	return 0;
+}
+
+static void remove_state_dir(const char *id)
+{
+	char dir[PATH_MAX];
+	oci_state_dir(id, dir, sizeof(dir));
+	rmtree(dir);
+}
+
+/* Written atomically: callers poll for the file and read it as soon as it appears. */
+static int write_pid_file(const char *path, pid_t pid)
+{
+	char tmp[PATH_MAX];
+	snprintf(tmp, sizeof(tmp), "%s.tmp-%d", path, (int)getpid());
+	FILE *f = fopen(tmp, "we");
+	if (!f)
+		return oci_fail("write pid file '%s': %s", path, strerror(errno));
+	fprintf(f, "%d", (int)pid);
+	if (fclose(f) != 0 || rename(tmp, path) < 0) {
+		int e = errno;
+		unlink(tmp);
+		return oci_fail("write pid file '%s': %s", path, strerror(e));
+	}
+	return 0;
+}
+
+/* Forks the monitor and waits for its verdict: created (exit 0) or an error (nothing left). */
+static int create_detached(const struct create_opts *o, const char *bundle,
+			   const struct oci_spec *spec, bool start)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return oci_fail("pipe: %s", strerror(errno));
+	pid_t pid = fork();
+	if (pid < 0)
+		return oci_fail("fork the monitor: %s", strerror(errno));
+	if (pid == 0) {
+		close(p[0]);
+		setsid(); /* a terminal's signals are for the caller, not the container */
+		struct monitor_cfg cfg = {.id = o->id,
+					  .bundle = bundle,
+					  .spec = spec,
+					  .notify_fd = p[1],
+					  .auto_start = start,
+					  .console_socket = o->console_socket};
+		_exit(monitor_run(&cfg));
+	}
+	close(p[1]);
+	char buf[1200];
+	size_t n = 0;
+	ssize_t k;
+	while (n + 1 < sizeof(buf) &&
+	       ((k = read(p[0], buf + n, sizeof(buf) - 1 - n)) > 0 || (k < 0 && errno == EINTR)))
+		n += k > 0 ? (size_t)k : 0;
+	close(p[0]);
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	if (!strcmp(buf, "ok"))
+		return o->pid_file ? write_pid_file(o->pid_file, pid) : 0;
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	remove_state_dir(o->id);
+	return oci_fail("%s", !strncmp(buf, "error: ", 7) ? buf + 7 : "the monitor died");
+}
+
+int cmd_oci_create(int argc, char **argv)
+{
+	struct create_opts o;
+	int r = parse_create(argc, argv, false, &o);
+	if (r != 0)
+		return r == 1 ? 0 : OCI_EXIT_FAILED;
+	char bundle[PATH_MAX];
+	struct oci_spec spec = {0};
+	if ((r = check_inputs(&o, false, bundle, &spec)) != 0 || (r = make_state_dir(o.id)) != 0) {
+		oci_spec_free(&spec);
+		return r;
+	}
+	r = create_detached(&o, bundle, &spec, false);
+	oci_spec_free(&spec);
+	return r;
+}
+
+/* runc run without --detach: the monitor is this process; the container is deleted after. */
+static int run_attached(const struct create_opts *o, const char *bundle,
+			const struct oci_spec *spec)
+{
+	if (o->pid_file && write_pid_file(o->pid_file, getpid()) != 0) {
+		remove_state_dir(o->id);
+		return OCI_EXIT_FAILED;
+	}
+	struct monitor_cfg cfg = {.id = o->id,
+				  .bundle = bundle,
+				  .spec = spec,
+				  .notify_fd = -1,
+				  .auto_start = true,
+				  .console_socket = o->console_socket};
+	int status = monitor_run(&cfg);
+	if (!o->keep) {
+		struct sbx_err err = {0};
+		struct oci_state st;
+		if (oci_state_read(o->id, &st, &err) == 0) {
+			st.pid = 0; /* we are the monitor, and we are done: stopped */
+			if (oci_hooks_run(spec, OCI_HOOK_POSTSTOP, &st, &err) < 0)
+				oci_warn("%s", err.msg);
+			oci_state_free(&st);
+		}
+		remove_state_dir(o->id);
+	}
+	return status;
+}
+
+int cmd_oci_run(int argc, char **argv)
+{
+	struct create_opts o;
+	int r = parse_create(argc, argv, true, &o);
+	if (r != 0)
+		return r == 1 ? 0 : OCI_EXIT_FAILED;
+	char bundle[PATH_MAX];
+	struct oci_spec spec = {0};
+	if ((r = check_inputs(&o, !o.detach, bundle, &spec)) != 0 ||
+	    (r = make_state_dir(o.id)) != 0) {
+		oci_spec_free(&spec);
+		return r;
+	}
+	r = o.detach ? create_detached(&o, bundle, &spec, true) : run_attached(&o, bundle, &spec);
+	oci_spec_free(&spec);
+	return r;
+}
+
+int oci_run_is_runc_style(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--"))
+			return 0;
+		if (!strcmp(argv[i], "--rootfs") || !strncmp(argv[i], "--rootfs=", 9) ||
+		    !strcmp(argv[i], "--image") || !strncmp(argv[i], "--image=", 8))
+			return 0;
+		if (!strcmp(argv[i], "--bundle") || !strcmp(argv[i], "-b") ||
+		    !strncmp(argv[i], "--bundle=", 9) || !strcmp(argv[i], "--pid-file") ||
+		    !strcmp(argv[i], "--console-socket") || !strcmp(argv[i], "--keep"))
+			return 1;
+	}
+	/*
+	 * `run ID` alone is runc's run of the bundle in the current directory, but also
+	 * `sandbox run IMAGE`: only a config.json here makes it the former.
+	 */
+	return argc == 2 && argv[1][0] != '-' && access("config.json", F_OK) == 0;
+}
+
+int cmd_run_dispatch(int argc, char **argv)
+{
+	return oci_run_is_runc_style(argc, argv) ? cmd_oci_run(argc, argv) : cmd_run(argc, argv);
+}

@@ -1,0 +1,120 @@
+/*
+ * config.json (OCI runtime-spec 1.0-1.1) parsed once into typed structs. Nothing outside
+ * oci_spec.c sees the JSON tree. Every type error names the JSON path
+ * ("config.json: process.args[2]: expected string"); unknown fields are logged (debug); a field
+ * this runtime cannot honour, where ignoring it would weaken isolation, is an error
+ * (docs/oci.md, "config.json").
+ */
+#ifndef SANDBOX_OCI_SPEC_H
+#define SANDBOX_OCI_SPEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/error.h"
+
+#define OCI_MAX_GIDS 64
+
+struct oci_kv {
+	char *key, *value;
+};
+
+struct oci_rlimit {
+	char *type;
+	uint64_t soft, hard;
+};
+
+struct oci_mount {
+	char *destination, *type, *source;
+	char **options;
+	size_t n_options;
+};
+
+struct oci_hook {
+	char *path;
+	char **args, **env;
+	size_t n_args, n_env;
+	int timeout; /* seconds, 0: none */
+};
+
+struct oci_hook_list {
+	struct oci_hook *v;
+	size_t n;
+};
+
+enum oci_hook_kind {
+	OCI_HOOK_PRESTART,
+	OCI_HOOK_CREATE_RUNTIME,
+	OCI_HOOK_CREATE_CONTAINER,
+	OCI_HOOK_START_CONTAINER,
+	OCI_HOOK_POSTSTART,
+	OCI_HOOK_POSTSTOP,
+	OCI_HOOK_KINDS,
+};
+
+struct oci_namespace {
+	char *type, *path; /* path NULL: a new namespace */
+};
+
+struct oci_process {
+	bool present;
+	bool terminal;
+	uint16_t console_rows, console_cols;
+	char **args, **env; /* NULL-terminated */
+	size_t n_args, n_env;
+	char *cwd;
+	uint32_t uid, gid;
+	uint32_t add_gids[OCI_MAX_GIDS];
+	size_t n_add_gids;
+	bool has_umask;
+	uint32_t umask;
+	struct oci_rlimit *rlimits;
+	size_t n_rlimits;
+	bool has_caps;
+	char **caps_bounding; /* the only capability set kept: for docs and the debug log */
+	size_t n_caps_bounding;
+	bool no_new_privileges;
+	bool has_oom_score_adj;
+	int oom_score_adj;
+};
+
+struct oci_resources {
+	int64_t memory_limit; /* bytes; 0: none */
+	uint64_t cpu_quota, cpu_period, cpu_shares;
+	char *cpu_cpus;
+	int64_t pids_limit; /* 0: none */
+};
+
+struct oci_spec {
+	char *oci_version;
+	struct oci_process process;
+	char *root_path; /* as written (relative to the bundle, or absolute) */
+	bool root_readonly;
+	char *hostname, *domainname;
+	struct oci_mount *mounts;
+	size_t n_mounts;
+	struct oci_hook_list hooks[OCI_HOOK_KINDS];
+	struct oci_namespace *namespaces;
+	size_t n_namespaces;
+	struct oci_resources resources;
+	bool has_seccomp;
+	char **masked_paths, **readonly_paths;
+	size_t n_masked_paths, n_readonly_paths;
+	struct oci_kv *sysctl, *annotations;
+	size_t n_sysctl, n_annotations;
+	/* From annotations io.sandbox.vcpus / io.sandbox.memory (0: default). */
+	unsigned vcpus, memory_mib;
+};
+
+/* Parses a config.json document (text, len bytes). */
+int oci_spec_parse(const char *text, size_t len, struct oci_spec *spec, struct sbx_err *err);
+/* Reads and parses <bundle>/config.json. */
+int oci_spec_load(const char *bundle, struct oci_spec *spec, struct sbx_err *err);
+void oci_spec_free(struct oci_spec *spec);
+/* An exec's --process file: one process object, checked as config.json's process is. */
+int oci_process_parse(const char *text, size_t len, struct oci_process *p, struct sbx_err *err);
+void oci_process_free(struct oci_process *p);
+const char *oci_hook_kind_name(enum oci_hook_kind k);
+
+#endif

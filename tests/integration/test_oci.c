@@ -1,0 +1,479 @@
+/*
+ * The runc-compatible CLI end to end (docs/oci.md): bundles made from `sandbox spec`, the busybox
+ * rootfs, real VMs. Five VM runs: one long-lived container carries the lifecycle checks (create,
+ * duplicate, start, start twice, pause/resume, exec, ps, delete while running, kill by name and
+ * number, exit status of the pid-file process, stopped, delete), then `run`, `delete --force` of
+ * a running container and `delete` of a created one, and a terminal over --console-socket.
+ * Every error path is checked to leave nothing behind.
+ */
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "harness.h"
+
+static char root[] = "/tmp/sandbox-test-oci.XXXXXX";
+static char work[] = "/tmp/sandbox-test-oci-work.XXXXXX";
+
+#define OCI(...)                                                                                   \
+	(char *const[])                                                                            \
+	{                                                                                          \
+		h_path("sandbox"), "--root", root, __VA_ARGS__, NULL                               \
+	}
+
+static void show(const char *what, const struct cmd_result *r)
+{
+	fprintf(stderr, "[%s] status=%d\n--- stdout ---\n%.600s\n--- stderr ---\n%.1000s\n", what,
+		r->status, r->out, r->err);
+}
+
+static void assert_nothing_left(void)
+{
+	ck_assert_msg(h_count_entries(root) == 0, "state left behind in %s", root);
+	ck_assert_msg(h_count_vmms_using(root) == 0, "a sandbox-vmm of ours was left running");
+}
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	static char buf[65536];
+	size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+	if (f)
+		fclose(f);
+	buf[n] = '\0';
+	return buf;
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+/* Replaces the first `from` in s (a buffer of cap bytes) by `to`. */
+static void replace(char *s, size_t cap, const char *from, const char *to)
+{
+	char *p = strstr(s, from);
+	ck_assert_msg(p != NULL, "'%s' not in the spec", from);
+	size_t fl = strlen(from), tl = strlen(to), rest = strlen(p + fl);
+	ck_assert(strlen(s) - fl + tl < cap);
+	memmove(p + tl, p + fl, rest + 1);
+	memcpy(p, to, tl);
+}
+
+/*
+ * A bundle <work>/<name> whose config.json is `sandbox spec` with args and terminal replaced
+ * and root.path pointing at the busybox rootfs (rootfs NULL: keep "rootfs").
+ */
+static char *make_bundle(const char *name, const char *args_json, bool keep_terminal,
+			 const char *rootfs)
+{
+	static char dirs[8][512];
+	static int k;
+	char *dir = dirs[k++ % 8], path[600], *spec;
+	snprintf(dir, 512, "%s/%s", work, name);
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	struct cmd_result r;
+	h_run(OCI("spec", "--bundle", dir), &r);
+	ck_assert_int_eq(r.status, 0);
+	h_free(&r);
+	snprintf(path, sizeof(path), "%s/config.json", dir);
+	static char buf[16384];
+	snprintf(buf, sizeof(buf), "%s", slurp(path));
+	spec = buf;
+	char args[1024], rootp[700];
+	snprintf(args, sizeof(args), "\"args\": %s", args_json);
+	replace(spec, sizeof(buf), "\"args\": [\"sh\"]", args);
+	if (!keep_terminal)
+		replace(spec, sizeof(buf), "\"terminal\": true", "\"terminal\": false");
+	if (rootfs) {
+		snprintf(rootp, sizeof(rootp), "\"path\": \"%s\"", rootfs);
+		replace(spec, sizeof(buf), "\"path\": \"rootfs\"", rootp);
+	}
+	write_file(path, spec);
+	return dir;
+}
+
+static char *busybox_rootfs(void)
+{
+	static char p[PATH_MAX];
+	ck_assert_ptr_nonnull(realpath(h_path("rootfs-busybox"), p));
+	return p;
+}
+
+/* Runs a command that must fail: status 125, one line on stderr holding want, nothing left. */
+static void expect_fail(char *const argv[], const char *want)
+{
+	struct cmd_result r;
+	h_run(argv, &r);
+	if (r.status != 125 || !strstr(r.err, want))
+		show(want, &r);
+	ck_assert_int_eq(r.status, 125);
+	ck_assert_msg(strstr(r.err, want), "stderr '%s' lacks '%s'", r.err, want);
+	ck_assert_msg(strchr(r.err, '\n') == r.err + r.err_len - 1, "not one line: '%s'", r.err);
+	h_free(&r);
+}
+
+static void expect_ok(char *const argv[], struct cmd_result *r)
+{
+	h_run(argv, r);
+	if (r->status != 0)
+		show(argv[3], r);
+	ck_assert_int_eq(r->status, 0);
+}
+
+static void expect_status(const char *id, const char *status)
+{
+	struct cmd_result r;
+	char want[64];
+	expect_ok(OCI("state", (char *)id), &r);
+	snprintf(want, sizeof(want), "\"status\": \"%s\"", status);
+	ck_assert_msg(strstr(r.out, want), "state of %s: %s (wanted %s)", id, r.out, status);
+	h_free(&r);
+}
+
+START_TEST(test_errors_leave_nothing)
+{
+	char cfg[600], log[600];
+	char *b = make_bundle("bad-json", "[\"true\"]", false, busybox_rootfs());
+	snprintf(cfg, sizeof(cfg), "%s/config.json", b);
+	write_file(cfg, "{\"ociVersion\": \"1.0.0\", \"process\": ");
+	expect_fail(OCI("create", "--bundle", b, "x"), "config.json: invalid JSON");
+	b = make_bundle("no-root", "[\"true\"]", false, "/nonexistent-rootfs");
+	expect_fail(OCI("create", "--bundle", b, "x"),
+		    "rootfs (/nonexistent-rootfs) does not exist");
+	b = make_bundle("bad-type", "[\"echo\", 7]", false, busybox_rootfs());
+	expect_fail(OCI("create", "--bundle", b, "x"),
+		    "config.json: process.args[1]: expected string");
+	b = make_bundle("tty", "[\"sh\"]", true, busybox_rootfs());
+	expect_fail(OCI("create", "--bundle", b, "x"), "cannot allocate tty");
+	expect_fail(OCI("create", "--bundle", b, "a/b"), "invalid container id 'a/b'");
+	expect_fail(OCI("spec", "--bundle", b), "exists");
+	expect_fail(OCI("state", "nope"), "container nope does not exist");
+	expect_fail(OCI("start", "nope"), "container nope does not exist");
+	expect_fail(OCI("kill", "nope", "KILL"), "container nope does not exist");
+	expect_fail(OCI("kill", "nope", "SIGNOPE"), "invalid signal 'SIGNOPE'");
+	expect_fail(OCI("delete", "nope"), "container nope does not exist");
+	expect_fail(OCI("list", "--format", "yaml"), "--format");
+	struct cmd_result r;
+	expect_ok(OCI("delete", "--force", "nope"), &r); /* runc: -f of a missing one is fine */
+	h_free(&r);
+	expect_ok(OCI("features"), &r);
+	ck_assert_ptr_nonnull(strstr(r.out, "\"ociVersionMax\""));
+	h_free(&r);
+	/* containerd/podman read the last error from --log in JSON. */
+	snprintf(log, sizeof(log), "%s/log.json", work);
+	h_run((char *const[]){h_path("sandbox"), "--root", root, "--log", log, "--log-format",
+			      "json", "start", "nope", NULL},
+	      &r);
+	ck_assert_int_ne(r.status, 0);
+	h_free(&r);
+	ck_assert_ptr_nonnull(
+	    strstr(slurp(log), "{\"level\":\"error\",\"msg\":\"container nope does not exist\""));
+	assert_nothing_left();
+}
+END_TEST
+
+/* `create` with stdout/stderr to files (the monitor keeps them); returns its status. */
+static int create_to_files(const char *bundle, const char *id, const char *pidfile, const char *out,
+			   const char *err)
+{
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int in = open("/dev/null", O_RDONLY);
+		int o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		int e = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		dup2(in, 0);
+		dup2(o, 1);
+		dup2(e, 2);
+		execv(h_path("sandbox"), OCI("create", "--bundle", (char *)bundle, "--pid-file",
+					     (char *)pidfile, (char *)id));
+		_exit(127);
+	}
+	int st;
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* Waits (as subreaper) for the monitor to exit; its status, or -1 after timeout_s. */
+static int wait_monitor(pid_t pid, int timeout_s)
+{
+	for (int i = 0; i < timeout_s * 10; i++) {
+		int st;
+		pid_t r = waitpid(pid, &st, WNOHANG);
+		if (r == pid)
+			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		usleep(100000);
+	}
+	return -1;
+}
+
+/* Alive and not a zombie (a killed monitor not yet reaped by whoever inherited it). */
+static bool running(pid_t pid)
+{
+	char p[64], state = 0;
+	snprintf(p, sizeof(p), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(p, "r");
+	bool ok = f && fscanf(f, "%*d (%*[^)]) %c", &state) == 1 && state != 'Z';
+	if (f)
+		fclose(f);
+	return ok;
+}
+
+static bool wait_for_text(const char *path, const char *text, int timeout_s)
+{
+	for (int i = 0; i < timeout_s * 10; i++) {
+		if (strstr(slurp(path), text))
+			return true;
+		usleep(100000);
+	}
+	return false;
+}
+
+START_TEST(test_lifecycle)
+{
+	/* containerd's shim and conmon are subreapers: the pid-file process becomes our child. */
+	ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	char *b = make_bundle("life",
+			      "[\"sh\", \"-c\", \"trap 'echo got-usr1' USR1; trap 'exit 42' TERM; "
+			      "echo out-line; echo err-line >&2; while :; do sleep 1; done\"]",
+			      false, busybox_rootfs());
+	char pidfile[600], out[600], err[600];
+	snprintf(pidfile, sizeof(pidfile), "%s/pid", work);
+	snprintf(out, sizeof(out), "%s/out", work);
+	snprintf(err, sizeof(err), "%s/err", work);
+	int st = create_to_files(b, "c1", pidfile, out, err);
+	ck_assert_msg(st == 0, "create: %d: %s", st, slurp(err));
+	pid_t pid = atoi(slurp(pidfile));
+	ck_assert_int_gt(pid, 1);
+	expect_status("c1", "created");
+	struct cmd_result r;
+	expect_ok(OCI("state", "c1"), &r);
+	char want[64];
+	snprintf(want, sizeof(want), "\"pid\": %d", (int)pid);
+	ck_assert_msg(strstr(r.out, want), "state: %s", r.out);
+	h_free(&r);
+	expect_ok(OCI("list", "-q"), &r);
+	ck_assert_str_eq(r.out, "c1\n");
+	h_free(&r);
+	char out2[600], err2[600]; /* not out/err: the monitor is still writing those */
+	snprintf(out2, sizeof(out2), "%s/out2", work);
+	snprintf(err2, sizeof(err2), "%s/err2", work);
+	ck_assert_int_eq(create_to_files(b, "c1", pidfile, out2, err2), 125);
+	ck_assert_msg(strstr(slurp(err2), "container with id exists: c1"), "%s", slurp(err2));
+	ck_assert_int_eq(atoi(slurp(pidfile)), pid);
+	expect_ok(OCI("start", "c1"), &r);
+	h_free(&r);
+	expect_status("c1", "running");
+	expect_fail(OCI("start", "c1"), "cannot start an already running container");
+	expect_ok(OCI("pause", "c1"), &r);
+	h_free(&r);
+	expect_status("c1", "paused");
+	expect_fail(OCI("pause", "c1"), "container not running");
+	expect_ok(OCI("resume", "c1"), &r);
+	h_free(&r);
+	expect_status("c1", "running");
+	expect_fail(OCI("resume", "c1"), "container not paused");
+	/* exec: a second process in the same VM and namespaces, with its own options. */
+	h_run(OCI("exec", "-e", "FOO=bar", "--cwd", "/tmp", "-u", "65534:65534", "c1", "sh", "-c",
+		  "echo $FOO $(pwd) $(id -u); exit 5"),
+	      &r);
+	if (r.status != 5)
+		show("exec", &r);
+	ck_assert_int_eq(r.status, 5);
+	ck_assert_str_eq(r.out, "bar /tmp 65534\n");
+	h_free(&r);
+	expect_ok(OCI("ps", "c1"), &r); /* sees the first process: same pid namespace */
+	ck_assert_msg(strstr(r.out, "while :; do sleep 1; done"), "ps: %s", r.out);
+	h_free(&r);
+	expect_ok(OCI("ps", "--format", "json", "c1"), &r);
+	ck_assert_msg(!strncmp(r.out, "[1,2,", 5), "ps json: %s", r.out);
+	h_free(&r);
+	expect_fail(OCI("exec", "c1"), "no command given");
+	expect_fail(OCI("delete", "c1"), "cannot delete container c1 that is not stopped: running");
+	/* The traps are set once out-line shows (the guest's shell starts slowly when emulated). */
+	ck_assert_msg(wait_for_text(out, "out-line\n", 120), "no out-line in '%s'", slurp(out));
+	expect_ok(OCI("kill", "c1", "SIGUSR1"), &r);
+	h_free(&r);
+	if (!wait_for_text(out, "got-usr1", 120))
+		fprintf(stderr, "container stderr: %s\n", slurp(err));
+	ck_assert_msg(wait_for_text(out, "got-usr1", 1), "no got-usr1 in '%s'", slurp(out));
+	expect_ok(OCI("kill", "c1", "15"), &r);
+	h_free(&r);
+	ck_assert_int_eq(wait_monitor(pid, 120), 42);
+	expect_status("c1", "stopped");
+	expect_fail(OCI("kill", "c1", "KILL"), "container not running");
+	expect_fail(OCI("start", "c1"), "cannot start a container that has stopped");
+	ck_assert_ptr_nonnull(strstr(slurp(out), "out-line\n"));
+	ck_assert_ptr_nonnull(strstr(slurp(err), "err-line\n"));
+	expect_ok(OCI("delete", "c1"), &r);
+	h_free(&r);
+	expect_fail(OCI("state", "c1"), "container c1 does not exist");
+	assert_nothing_left();
+}
+END_TEST
+
+START_TEST(test_run_attached_exit_code)
+{
+	char *b = make_bundle("run", "[\"sh\", \"-c\", \"echo hi-$(hostname); exit 3\"]", false,
+			      busybox_rootfs());
+	struct cmd_result r;
+	h_run(OCI("run", "--bundle", b, "c2"), &r);
+	show("run", &r);
+	ck_assert_int_eq(r.status, 3);
+	ck_assert_str_eq(r.out, "hi-sandbox\n"); /* hostname from the spec */
+	h_free(&r);
+	assert_nothing_left();
+}
+END_TEST
+
+START_TEST(test_delete_force_running_and_created)
+{
+	char *b = make_bundle("force", "[\"sleep\", \"1000\"]", false, busybox_rootfs());
+	char pidfile[600], out[600], err[600];
+	snprintf(pidfile, sizeof(pidfile), "%s/pid3", work);
+	snprintf(out, sizeof(out), "%s/out3", work);
+	snprintf(err, sizeof(err), "%s/err3", work);
+	ck_assert_int_eq(create_to_files(b, "c3", pidfile, out, err), 0);
+	pid_t pid = atoi(slurp(pidfile));
+	struct cmd_result r;
+	expect_ok(OCI("start", "c3"), &r);
+	h_free(&r);
+	expect_ok(OCI("delete", "--force", "c3"), &r);
+	h_free(&r);
+	ck_assert(!running(pid));
+	assert_nothing_left();
+	/* A created container may be deleted without --force (runc does the same). */
+	ck_assert_int_eq(create_to_files(b, "c4", pidfile, out, err), 0);
+	pid = atoi(slurp(pidfile));
+	expect_ok(OCI("list", "--format", "json"), &r);
+	ck_assert_msg(strstr(r.out, "\"id\": \"c4\"") && strstr(r.out, "\"status\": \"created\""),
+		      "%s", r.out);
+	h_free(&r);
+	expect_ok(OCI("delete", "c4"), &r);
+	h_free(&r);
+	ck_assert(!running(pid));
+	assert_nothing_left();
+}
+END_TEST
+
+/* --console-socket: the pty master arrives over the socket (SCM_RIGHTS) and is the terminal. */
+START_TEST(test_console_socket)
+{
+	char sock[600], pidfile[600], out[600], err[600];
+	snprintf(sock, sizeof(sock), "%s/console.sock", work);
+	snprintf(pidfile, sizeof(pidfile), "%s/pid5", work);
+	snprintf(out, sizeof(out), "%s/out5", work);
+	snprintf(err, sizeof(err), "%s/err5", work);
+	int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s", sock);
+	ck_assert_int_eq(bind(l, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(listen(l, 1), 0);
+	char *b = make_bundle("console", "[\"sh\", \"-c\", \"tty; stty size; echo tty-ok\"]", true,
+			      busybox_rootfs());
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		int e = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		dup2(o, 1);
+		dup2(e, 2);
+		execv(h_path("sandbox"), OCI("create", "--bundle", b, "--console-socket", sock,
+					     "--pid-file", pidfile, "c5"));
+		_exit(127);
+	}
+	struct pollfd p = {.fd = l, .events = POLLIN};
+	ck_assert_int_eq(poll(&p, 1, 300000), 1);
+	int c = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+	char name[128] = "", cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = {.iov_base = name, .iov_len = sizeof(name) - 1};
+	struct msghdr msg = {
+	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
+	ck_assert_int_gt(recvmsg(c, &msg, 0), 0);
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+	ck_assert(cm && cm->cmsg_type == SCM_RIGHTS);
+	int master;
+	memcpy(&master, CMSG_DATA(cm), sizeof(int));
+	int st;
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "create: %s", slurp(err));
+	struct cmd_result r;
+	expect_ok(OCI("start", "c5"), &r);
+	h_free(&r);
+	char buf[4096] = "";
+	size_t n = 0;
+	for (int i = 0; i < 1200 && !strstr(buf, "tty-ok"); i++) {
+		struct pollfd mp = {.fd = master, .events = POLLIN};
+		if (poll(&mp, 1, 100) == 1) {
+			ssize_t k = read(master, buf + n, sizeof(buf) - 1 - n);
+			if (k <= 0)
+				break;
+			n += (size_t)k;
+			buf[n] = '\0';
+		}
+	}
+	ck_assert_msg(strstr(buf, "/dev/pts/") && strstr(buf, "24 80") && strstr(buf, "tty-ok"),
+		      "console: '%s'", buf);
+	close(master);
+	close(c);
+	close(l);
+	for (int i = 0; i < 600; i++) {
+		struct cmd_result q;
+		h_run(OCI("state", "c5"), &q);
+		bool stopped = strstr(q.out, "\"stopped\"") != NULL;
+		h_free(&q);
+		if (stopped)
+			break;
+		usleep(100000);
+	}
+	expect_ok(OCI("delete", "c5"), &r);
+	h_free(&r);
+	assert_nothing_left();
+}
+END_TEST
+
+int main(void)
+{
+	h_require_kvm();
+	if (!mkdtemp(root) || !mkdtemp(work)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	rmdir(root); /* created by the first create: checks that this works too */
+	h_template_dir_init();
+	Suite *s = suite_create("oci");
+	TCase *quick = tcase_create("errors");
+	tcase_add_test(quick, test_errors_leave_nothing);
+	suite_add_tcase(s, quick);
+	TCase *vm = tcase_create("vm");
+	tcase_set_timeout(vm, 900);
+	tcase_add_test(vm, test_lifecycle);
+	tcase_add_test(vm, test_run_attached_exit_code);
+	tcase_add_test(vm, test_delete_force_running_and_created);
+	tcase_add_test(vm, test_console_socket);
+	suite_add_tcase(s, vm);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	/* After a failure, containers may remain: stop them. */
+	const char *ids[] = {"c1", "c2", "c3", "c4", "c5"};
+	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+		char cmd[700];
+		snprintf(cmd, sizeof(cmd), "'%s' --root '%s' delete --force %s >/dev/null 2>&1",
+			 h_path("sandbox"), root, ids[i]);
+		if (system(cmd) != 0)
+			fprintf(stderr, "cleanup of %s failed\n", ids[i]);
+	}
+	rmdir(root);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", work);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", work);
+	h_template_dir_done();
+	return failed ? 1 : 0;
+}
