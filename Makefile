@@ -10,7 +10,9 @@ LDFLAGS += $(EXTRA_LDFLAGS)
 
 DEPS_PKGS := build-essential pkg-config clang check libyajl-dev libseccomp-dev libcap-ng-dev \
 	linux-source-6.1 flex bison bc libelf-dev libssl-dev cpio xz-utils erofs-utils \
-	busybox-static util-linux procps qemu-system-x86 runc hyperfine clang-format
+	busybox-static util-linux procps qemu-system-x86 runc hyperfine clang-format \
+	libcurl4-openssl-dev libarchive-dev docker-registry skopeo python3 apache2-utils \
+	iproute2 nftables iperf3
 
 COMMON_SRC := $(wildcard common/*.c)
 VMM_SRC := $(filter-out microvm/main.c,$(wildcard microvm/*.c))
@@ -19,8 +21,10 @@ SHIM_SRC := $(filter-out shim/main.c,$(wildcard shim/*.c))
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 
-SHIM_LIBS := $(shell pkg-config --libs yajl 2>/dev/null) -lcrypto -lpthread
-VMM_LIBS := -lpthread
+SHIM_LIBS := $(shell pkg-config --libs yajl 2>/dev/null) -lcrypto -lpthread \
+	$(shell pkg-config --libs libcurl libarchive 2>/dev/null)
+VMM_LIBS := -lpthread $(shell pkg-config --libs libseccomp 2>/dev/null)
+SHIM_LIBS += $(shell pkg-config --libs libcap-ng 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 
 KERNEL := $(B)/vmlinux
@@ -49,8 +53,19 @@ $(B)/lib%.a:
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
+# Static: the jailed VMM runs in an empty root with no dynamic loader or libraries (shim/jail.h).
+VMM_STATIC ?= -static
 $(B)/sandbox-vmm: $(call obj,microvm/main.c) $(B)/libvmm.a $(B)/libcommon.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(VMM_LIBS)
+	$(CC) $(VMM_STATIC) $(LDFLAGS) -o $@ $^ $(VMM_LIBS)
+
+# Test-only VMM with SANDBOX_TEST_HOOKS (microvm/seccomp.h: a forbidden syscall on request);
+# its own objects, so the release binary never contains the hooks.
+TESTHOOKS_OBJ := $(patsubst %.c,$(B)/obj-testhooks/%.o,microvm/main.c $(VMM_SRC) $(COMMON_SRC))
+$(B)/obj-testhooks/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) -DSANDBOX_TEST_HOOKS -MMD -MP -c $< -o $@
+$(B)/sandbox-vmm-testhooks: $(TESTHOOKS_OBJ)
+	$(CC) $(VMM_STATIC) $(LDFLAGS) -o $@ $^ $(VMM_LIBS)
 
 # PID 1 of the guest: static, so the initramfs holds this one file and nothing else.
 $(B)/sandbox-agent: $(call obj,agent/main.c) $(call obj,agent/mem.c) $(B)/libagent.a $(B)/libcommon.a
@@ -75,8 +90,16 @@ deps:
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEPS_PKGS)
 
-demo: all
-	$(B)/sandbox run --rootfs $(BUSYBOX_ROOTFS) -- sh -c \
+# The demo image: the busybox rootfs as an OCI layout, loaded into the default image store
+# (no network needed); `sandbox run busybox` then starts from its cached erofs.
+BUSYBOX_OCI := $(B)/busybox-oci
+$(BUSYBOX_OCI)/index.json: $(BUSYBOX_ROOTFS)/.done rootfs/build-oci-image.sh
+	rm -rf $(BUSYBOX_OCI)
+	rootfs/build-oci-image.sh --cmd '["sh"]' $(BUSYBOX_ROOTFS) $(BUSYBOX_OCI) >/dev/null
+
+demo: all $(BUSYBOX_OCI)/index.json
+	$(B)/sandbox load -q --name busybox -i $(BUSYBOX_OCI) >/dev/null
+	$(B)/sandbox run busybox sh -c \
 		'echo "hello from a container in a micro-VM"; echo "guest kernel: $$(uname -r), $$(nproc) vCPU(s)"'
 
 # ---- tests ----
@@ -86,7 +109,7 @@ INTEG_TESTS := $(patsubst tests/integration/%.c,$(B)/tests/%,$(wildcard tests/in
 $(B)/tests/%: tests/unit/%.c $(B)/libvmm.a $(B)/libshim.a $(B)/libagent.a $(B)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) -o $@ $< $(B)/libvmm.a $(B)/libshim.a $(B)/libagent.a $(B)/libcommon.a \
-		$(CHECK_LIBS) $(SHIM_LIBS)
+		$(CHECK_LIBS) $(SHIM_LIBS) $(VMM_LIBS)
 
 $(B)/tests/%: tests/integration/%.c tests/integration/harness.h $(B)/libcommon.a
 	@mkdir -p $(dir $@)
@@ -99,7 +122,7 @@ check-unit: $(UNIT_TESTS)
 
 # Every integration test restoring VM templates (one template store shared by all programs, so
 # each template is built once), then the `sandbox run` tests again cold-booting (--no-template).
-check-integration: all $(INTEG_TESTS)
+check-integration: all $(B)/sandbox-vmm-testhooks $(INTEG_TESTS)
 	@set -e; tdir=$$(mktemp -d /tmp/sandbox-test-templates.XXXXXX); trap 'rm -rf "$$tdir"' EXIT; \
 	for t in $(INTEG_TESTS); do echo "== $$t (VM templates)"; \
 		SANDBOX_BUILD=$(B) SANDBOX_TEMPLATE_DIR=$$tdir $$t; done; \
@@ -110,7 +133,7 @@ bench: all
 	bench/run.sh $(B)
 
 asan:
-	$(MAKE) B=build-asan EXTRA_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer" \
+	$(MAKE) B=build-asan VMM_STATIC= EXTRA_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer" \
 		EXTRA_LDFLAGS="-fsanitize=address,undefined" build-asan/sandbox build-asan/sandbox-vmm \
 		$(patsubst $(B)/%,build-asan/%,$(UNIT_TESTS))
 	@set -e; for t in $(patsubst $(B)/%,build-asan/%,$(UNIT_TESTS)); do $$t; done
@@ -118,13 +141,39 @@ asan:
 # libFuzzer targets, FUZZ_SECONDS each (clang from Debian's clang package).
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS := -std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined
-$(B)/fuzz/fuzz_proto: tests/fuzz/fuzz_proto.c common/proto.c common/proto_io.c common/error.c
+$(B)/fuzz/fuzz_proto: tests/fuzz/fuzz_proto.c common/proto.c common/proto_io.c common/proto_net.c \
+		common/error.c
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) $^ -o $@
 $(B)/fuzz/fuzz_virtqueue: tests/fuzz/fuzz_virtqueue.c microvm/virtqueue.c microvm/guest_mem.c common/error.c
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) $^ -o $@
-fuzz: $(B)/fuzz/fuzz_proto $(B)/fuzz/fuzz_virtqueue
+# Device request parsing behind the real MMIO transport (tests/fuzz/fuzz_virtio.h).
+FUZZ_DEV_SRC := microvm/virtio_mmio.c microvm/virtio_mmio_state.c microvm/virtqueue.c \
+	microvm/guest_mem.c microvm/bus.c microvm/snapshot.c common/error.c
+$(B)/fuzz/fuzz_virtio_blk: tests/fuzz/fuzz_virtio_blk.c tests/fuzz/fuzz_virtio.h microvm/virtio_blk.c $(FUZZ_DEV_SRC)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) $(filter %.c,$^) -o $@
+$(B)/fuzz/fuzz_virtio_rng: tests/fuzz/fuzz_virtio_rng.c tests/fuzz/fuzz_virtio.h microvm/virtio_rng.c $(FUZZ_DEV_SRC)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) $(filter %.c,$^) -o $@
+# virtio_vsock.c is #included by the target (it runs one static queue round itself).
+$(B)/fuzz/fuzz_virtio_vsock: tests/fuzz/fuzz_virtio_vsock.c tests/fuzz/fuzz_virtio.h microvm/virtio_vsock.c \
+		microvm/vsock_conn.c microvm/seccomp.c microvm/seccomp_table.c $(FUZZ_DEV_SRC)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) $(filter-out microvm/virtio_vsock.c,$(filter %.c,$^)) -o $@ $(VMM_LIBS)
+$(B)/fuzz/fuzz_image_meta: tests/fuzz/fuzz_image_meta.c shim/image_ref.c shim/image_manifest.c \
+		shim/image_json.c shim/image_store.c shim/image_load_src.c shim/rundir.c shim/paths.c \
+		common/error.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) $^ -o $@ -lyajl -lcrypto -larchive
+# Layer tarballs and image configs, as `sandbox run IMAGE` reads them.
+$(B)/fuzz/fuzz_image_layer: tests/fuzz/fuzz_image_layer.c shim/image_unpack.c shim/image_config.c \
+		shim/image_json.c shim/rundir.c shim/paths.c common/error.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) $^ -o $@ -lyajl -larchive
+fuzz: $(B)/fuzz/fuzz_image_layer $(B)/fuzz/fuzz_proto $(B)/fuzz/fuzz_virtqueue $(B)/fuzz/fuzz_image_meta $(B)/fuzz/fuzz_virtio_blk $(B)/fuzz/fuzz_virtio_rng \
+		$(B)/fuzz/fuzz_virtio_vsock
 	@set -e; for f in $^; do n=$$(basename $$f); mkdir -p tests/fuzz/corpus/$$n; \
 		echo "== $$n ($(FUZZ_SECONDS) s)"; \
 		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -artifact_prefix=$(B)/fuzz/$$n- \
@@ -137,4 +186,4 @@ format:
 clean:
 	rm -rf $(B) build-asan
 
--include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(B)/obj $(B)/obj-testhooks -name '*.d' 2>/dev/null)

@@ -5,7 +5,8 @@
  * dial, power off), session.c (HELLO/RUN handshake and setup), channel.c (the event loop that
  * relays stdio, signals and the exit status), stdio.c (pipes/pty, byte queues), container.c
  * (rootfs and container mounts), process.c (container init and workload), template.c (what a
- * VM restored from a template must renew: CID, rootfs disk, RNG).
+ * VM restored from a template must renew: CID, rootfs disk, RNG), exec.c (OCI exec sessions:
+ * more processes in the running container, each on its own connection).
  */
 #ifndef SANDBOX_AGENT_H
 #define SANDBOX_AGENT_H
@@ -125,12 +126,32 @@ struct container {
 	pid_t init_pid;
 	int exec_r;   /* EOF: the workload exec'd; data: an ERROR payload (errno, code, text) */
 	int status_r; /* the workload's raw wait status (int), written by the container init */
+	int start_w;  /* RUN with HOLD: one byte lets the held workload exec; -1 otherwise */
+	bool hold;    /* RUN had HOLD */
+	bool held;    /* the held workload reported it is ready (CREATED sent) */
 };
 int container_spawn(struct container *c, const char *root, const struct sbx_run_req *req,
 		    bool force_move, struct agent_stdio *s, struct sbx_err *err);
 void container_destroy(struct container *c);
 /* Maps an execve errno to the reported exit code (127 not found, 126 not executable). */
 int exec_errno_to_code(int errnum);
+
+/* ---- exec.c ---- */
+/*
+ * How an exec session reaches the host: a new connection, like the first one (pid1_dial_host
+ * in the guest; a test's own function in host mode). NULL: EXEC is refused.
+ */
+extern int (*agent_exec_dial)(struct sbx_err *err);
+/*
+ * EXEC from the host: forks a session that dials the host anew, says HELLO, takes a RUN and
+ * runs its process inside the namespaces and root of the container whose init is init_pid.
+ */
+void agent_exec_fork(pid_t init_pid);
+
+/* ---- process.c (exec) ---- */
+/* Like container_spawn, but joins the namespaces and root of target_init instead of new ones. */
+int container_join_spawn(struct container *c, pid_t target_init, const struct sbx_run_req *req,
+			 struct agent_stdio *s, struct sbx_err *err);
 
 /* ---- channel.c ---- */
 /* Relays until the workload ended and all output was sent; sends EXIT or ERROR last. */

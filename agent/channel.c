@@ -74,6 +74,16 @@ static void queue_frame(struct chan *ch, uint32_t type, const void *p, size_t le
 
 /* ---- host -> agent ---- */
 
+/* START: one byte through the start pipe lets the held workload exec (a second START: no-op). */
+static void release_held(struct chan *ch)
+{
+	if (ch->c->start_w < 0)
+		return;
+	ssize_t w = write(ch->c->start_w, "S", 1);
+	(void)w;
+	close_fd(&ch->c->start_w);
+}
+
 static void on_stdin(struct chan *ch, const uint8_t *p, size_t len)
 {
 	if (ch->s->in_w < 0 || ch->in_closing)
@@ -103,6 +113,13 @@ static void on_frame(struct chan *ch, const struct sbx_frame_hdr *h, const uint8
 	case SBX_MSG_WINSIZE:
 		if (ch->s->tty && sbx_winsize_decode(p, h->len, &rows, &cols) == 0)
 			stdio_set_winsize(ch->s->out_r, rows, cols);
+		break;
+	case SBX_MSG_START:
+		release_held(ch);
+		break;
+	case SBX_MSG_EXEC:
+		if (!ch->init_reaped)
+			agent_exec_fork(ch->c->init_pid);
 		break;
 	default: {
 		char msg[96];
@@ -192,6 +209,16 @@ static void read_exec_pipe(struct chan *ch)
 	ssize_t n = read(ch->c->exec_r, buf, sizeof(buf));
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
+	if (n > 0 && ch->c->hold && !ch->c->held && buf[0] == 'R') {
+		/* The held workload is ready (process.c, HOLD_READY): the container is created. */
+		ch->c->held = true;
+		uint8_t pid[4];
+		queue_frame(ch, SBX_MSG_CREATED, pid,
+			    sbx_u32_encode(pid, (uint32_t)ch->c->init_pid));
+		if (n == 1)
+			return;
+		memmove(buf, buf + 1, (size_t)--n);
+	}
 	close_fd(&ch->c->exec_r);
 	ch->exec_done = true;
 	int32_t e, code;
@@ -204,6 +231,8 @@ static void read_exec_pipe(struct chan *ch)
 		chan_fail(ch, EIO, AGENT_EXIT_SETUP, "container setup failed without a reason");
 		return;
 	}
+	if (ch->c->hold && ch->c->start_w >= 0)
+		return; /* killed while held, before START: it never ran, EXIT says how it ended */
 	agent_stage(AGENT_STAGE_EXECED);
 	uint8_t pid[4];
 	queue_frame(ch, SBX_MSG_STARTED, pid, sbx_u32_encode(pid, (uint32_t)ch->c->init_pid));

@@ -17,6 +17,7 @@
 
 #include "../common/cleanup.h"
 #include "agent.h"
+#include "mounts.h"
 
 #define DEFAULT_ROOTFS_TYPE "erofs"
 #define NOSUID_NODEV (MS_NOSUID | MS_NODEV)
@@ -210,5 +211,6 @@ int container_enter_root(const char *root, const struct sbx_run_req *req, bool f
 	r = setup_proc_sys(root, err);
 	r = r ?: setup_dev(root, err);
 	r = r ?: switch_root(root, force_move, err);
+	r = r ?: mounts_apply(req, err);
 	return r;
 }

@@ -70,6 +70,7 @@ __attribute__((noreturn)) static void pid1_main(void)
 		pid1_poweroff();
 	}
 	agent_stage(AGENT_STAGE_CONNECTED);
+	agent_exec_dial = pid1_dial_host;
 	const struct agent_cfg cfg = {.run_dir = GUEST_RUN_DIR,
 				      .set_clock = true,
 				      .sys_block_dir = "/sys/block",

@@ -31,6 +31,8 @@
 /* Fixed fd numbers inside the container init (set up by init_arrange_fds). */
 #define FD_EXEC_W 3
 #define FD_STATUS_W 4
+#define FD_START_R 5 /* RUN with HOLD: one byte here means START; EOF means never */
+#define HOLD_READY 'R' /* written to the exec pipe once the held workload waits */
 
 int exec_errno_to_code(int errnum)
 {
@@ -118,6 +120,13 @@ __attribute__((noreturn)) static void workload_exec(const struct sbx_run_req *re
 		snprintf(msg, sizeof(msg), "chdir \"%s\": %s", req->cwd, strerror(errno));
 		child_fail(errno, AGENT_EXIT_SETUP, msg);
 	}
+	if (req->hold) {
+		/* Everything but the execve is done: report "created" and wait for START. */
+		char b = HOLD_READY;
+		if (write(FD_EXEC_W, &b, 1) != 1 || read(FD_START_R, &b, 1) != 1)
+			_exit(AGENT_EXIT_SETUP); /* the agent went away or the container was deleted */
+		close(FD_START_R);
+	}
 	int e = exec_search(req->argv, req->envp);
 	snprintf(msg, sizeof(msg), "exec \"%s\": %s", req->argv[0], strerror(e));
 	child_fail(e, exec_errno_to_code(e), msg);
@@ -162,17 +171,18 @@ __attribute__((noreturn)) static void init_loop(pid_t workload)
  * and closes every other inherited fd: the agent's ends must not live on in the container,
  * or stdin would never see EOF and the host stream would leak into it.
  */
-static int init_arrange_fds(const int child[3], int exec_w, int status_w)
+static int init_arrange_fds(const int child[3], int exec_w, int status_w, int start_r)
 {
-	int src[5] = {child[0], child[1], child[2], exec_w, status_w}, high[5];
-	for (int i = 0; i < 5; i++)
+	int src[6] = {child[0], child[1], child[2], exec_w, status_w, start_r}, high[6];
+	int n = start_r >= 0 ? 6 : 5;
+	for (int i = 0; i < n; i++)
 		if ((high[i] = fcntl(src[i], F_DUPFD_CLOEXEC, 10)) < 0)
 			return -errno;
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < n; i++)
 		if (dup3(high[i], i, i >= 3 ? O_CLOEXEC : 0) < 0)
 			return -errno;
-	if (syscall(SYS_close_range, 5, ~0u, 0) < 0)
-		for (int fd = 5; fd < 1024; fd++)
+	if (syscall(SYS_close_range, n, ~0u, 0) < 0)
+		for (int fd = n; fd < 1024; fd++)
 			close(fd);
 	return 0;
 }
@@ -181,7 +191,7 @@ struct init_args {
 	const char *root;
 	const struct sbx_run_req *req;
 	const int *child;
-	int exec_w, status_w;
+	int exec_w, status_w, start_r;
 	bool force_move;
 };
 
@@ -190,7 +200,7 @@ __attribute__((noreturn)) static void container_init(const struct init_args *a)
 	struct sbx_err err = {0};
 	/* All signals are still blocked (container_spawn): init_loop takes them synchronously. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL); /* an agent that dies takes the container with it */
-	if (init_arrange_fds(a->child, a->exec_w, a->status_w) < 0)
+	if (init_arrange_fds(a->child, a->exec_w, a->status_w, a->start_r) < 0)
 		_exit(AGENT_EXIT_SETUP);
 	if (container_enter_root(a->root, a->req, a->force_move, &err) < 0)
 		child_fail(err.code, AGENT_EXIT_SETUP, err.msg);
@@ -203,15 +213,17 @@ __attribute__((noreturn)) static void container_init(const struct init_args *a)
 	if (w == 0)
 		workload_exec(a->req, a->req->terminal);
 	close(FD_EXEC_W);
+	if (a->start_r >= 0)
+		close(FD_START_R);
 	for (int fd = 0; fd < 3; fd++)
 		close(fd);
 	init_loop(w);
 }
 
-static int spawn_fail(int fds[4], struct sbx_err *err, const char *what)
+static int spawn_fail(int fds[6], struct sbx_err *err, const char *what)
 {
 	int r = sbx_err_set(err, errno, "%s", what);
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 6; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
 	return r;
@@ -220,9 +232,10 @@ static int spawn_fail(int fds[4], struct sbx_err *err, const char *what)
 int container_spawn(struct container *c, const char *root, const struct sbx_run_req *req,
 		    bool force_move, struct agent_stdio *s, struct sbx_err *err)
 {
-	int fds[4] = {-1, -1, -1, -1}; /* exec r/w, status r/w */
-	*c = (struct container){.init_pid = -1, .exec_r = -1, .status_r = -1};
-	if (pipe2(fds, O_CLOEXEC) < 0 || pipe2(fds + 2, O_CLOEXEC) < 0)
+	int fds[6] = {-1, -1, -1, -1, -1, -1}; /* exec r/w, status r/w, start r/w */
+	*c = (struct container){.init_pid = -1, .exec_r = -1, .status_r = -1, .start_w = -1};
+	if (pipe2(fds, O_CLOEXEC) < 0 || pipe2(fds + 2, O_CLOEXEC) < 0 ||
+	    (req->hold && pipe2(fds + 4, O_CLOEXEC) < 0))
 		return spawn_fail(fds, err, "create container pipes");
 	/* Signals stay blocked across clone: until the init has its handlers, a signal sent to a
 	 * fresh pid-namespace init with SIG_DFL would be silently dropped. */
@@ -236,11 +249,15 @@ int container_spawn(struct container *c, const char *root, const struct sbx_run_
 	if (pid < 0)
 		return spawn_fail(fds, err, "clone container init");
 	if (pid == 0) {
-		struct init_args a = {root, req, s->child, fds[1], fds[3], force_move};
+		struct init_args a = {root, req, s->child, fds[1], fds[3], fds[4], force_move};
 		container_init(&a);
 	}
 	close(fds[1]);
 	close(fds[3]);
+	if (fds[4] >= 0)
+		close(fds[4]);
+	c->start_w = fds[5];
+	c->hold = req->hold;
 	stdio_close_child(s);
 	c->init_pid = pid;
 	c->exec_r = fds[0];
@@ -249,6 +266,92 @@ int container_spawn(struct container *c, const char *root, const struct sbx_run_
 	fcntl(c->exec_r, F_SETFL, fl | O_NONBLOCK);
 	fl = fcntl(c->status_r, F_GETFL);
 	fcntl(c->status_r, F_SETFL, fl | O_NONBLOCK);
+	return 0;
+}
+
+/* ---- exec: a process that joins an existing container ---- */
+
+static const struct {
+	const char *name;
+	int type;
+} join_ns[] = {
+    {"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS}, {"pid", CLONE_NEWPID}, {"mnt", CLONE_NEWNS}};
+
+/*
+ * Enters the namespaces of target and its root. The root comes from /proc/PID/root, not from
+ * the mount namespace: the container may have switched root by move + chroot (initramfs).
+ */
+static int join_container(pid_t target, struct sbx_err *err)
+{
+	int fds[ARRAY_SIZE(join_ns)], root;
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/root", (int)target);
+	if ((root = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return sbx_err_set(err, errno, "open %s", path);
+	for (size_t i = 0; i < ARRAY_SIZE(join_ns); i++) {
+		snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)target, join_ns[i].name);
+		if ((fds[i] = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+			return sbx_err_set(err, errno, "open %s", path);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(join_ns); i++)
+		if (setns(fds[i], join_ns[i].type) < 0)
+			return sbx_err_set(err, errno, "setns %s", join_ns[i].name);
+	if (fchdir(root) < 0 || chroot(".") < 0)
+		return sbx_err_set(err, errno, "enter the container's root");
+	return 0;
+}
+
+/* The exec's "init": joins, forks the workload into the pid namespace, forwards, reports. */
+__attribute__((noreturn)) static void join_init(pid_t target, const struct sbx_run_req *req,
+						const int child[3], int exec_w, int status_w)
+{
+	struct sbx_err err = {0};
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (init_arrange_fds(child, exec_w, status_w, -1) < 0)
+		_exit(AGENT_EXIT_SETUP);
+	if (join_container(target, &err) < 0)
+		child_fail(err.code, AGENT_EXIT_SETUP, err.msg);
+	for (int s = 1; s < NSIG; s++)
+		if (s != SIGKILL && s != SIGSTOP && s != SIGCHLD)
+			signal(s, init_noop_handler);
+	pid_t w = fork();
+	if (w < 0)
+		child_fail(errno, AGENT_EXIT_SETUP, "fork workload");
+	if (w == 0)
+		workload_exec(req, req->terminal);
+	close(FD_EXEC_W);
+	for (int fd = 0; fd < 3; fd++)
+		close(fd);
+	init_loop(w);
+}
+
+int container_join_spawn(struct container *c, pid_t target_init, const struct sbx_run_req *req,
+			 struct agent_stdio *s, struct sbx_err *err)
+{
+	int fds[6] = {-1, -1, -1, -1, -1, -1};
+	*c = (struct container){.init_pid = -1, .exec_r = -1, .status_r = -1, .start_w = -1};
+	if (req->hold)
+		return sbx_err_setx(err, EINVAL, "exec: HOLD is for the container's first process");
+	if (pipe2(fds, O_CLOEXEC) < 0 || pipe2(fds + 2, O_CLOEXEC) < 0)
+		return spawn_fail(fds, err, "create exec pipes");
+	sigset_t all, old;
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &old);
+	pid_t pid = fork();
+	if (pid != 0)
+		sigprocmask(SIG_SETMASK, &old, NULL);
+	if (pid < 0)
+		return spawn_fail(fds, err, "fork exec init");
+	if (pid == 0)
+		join_init(target_init, req, s->child, fds[1], fds[3]);
+	close(fds[1]);
+	close(fds[3]);
+	stdio_close_child(s);
+	c->init_pid = pid;
+	c->exec_r = fds[0];
+	c->status_r = fds[2];
+	fcntl(c->exec_r, F_SETFL, fcntl(c->exec_r, F_GETFL) | O_NONBLOCK);
+	fcntl(c->status_r, F_SETFL, fcntl(c->status_r, F_GETFL) | O_NONBLOCK);
 	return 0;
 }
 
@@ -263,5 +366,7 @@ void container_destroy(struct container *c)
 		close(c->exec_r);
 	if (c->status_r >= 0)
 		close(c->status_r);
-	c->exec_r = c->status_r = -1;
+	if (c->start_w >= 0)
+		close(c->start_w);
+	c->exec_r = c->status_r = c->start_w = -1;
 }

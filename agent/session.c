@@ -12,6 +12,7 @@
 
 #include "../common/cleanup.h"
 #include "agent.h"
+#include "net.h"
 
 static int send_hello(int fd, struct sbx_err *err)
 {
@@ -80,6 +81,8 @@ static int run_container(int fd, const struct agent_cfg *cfg, const struct sbx_r
 	struct agent_stdio s;
 	struct container c;
 	int r = container_prepare_rootfs(cfg, req, root, sizeof(root), why);
+	if (r >= 0 && req->rootfs) /* tests without a rootfs run with the agent's own network */
+		r = agent_net_setup(req, root, why);
 	if (r < 0)
 		return send_error(fd, AGENT_EXIT_SETUP, why, err);
 	r = stdio_create(&s, req, why);

@@ -77,11 +77,14 @@ static int hdr_len_ok(uint32_t type, uint32_t len, uint32_t *min, uint32_t *max)
 		*min = 0, *max = SBX_DATA_MAX;
 		break;
 	case SBX_MSG_STDIN_CLOSE:
+	case SBX_MSG_START:
+	case SBX_MSG_EXEC:
 		*min = *max = 0;
 		break;
 	case SBX_MSG_SIGNAL:
 	case SBX_MSG_WINSIZE:
 	case SBX_MSG_STARTED:
+	case SBX_MSG_CREATED:
 		*min = *max = 4;
 		break;
 	case SBX_MSG_EXIT:
@@ -298,6 +301,9 @@ static int run_check_req(const struct sbx_run_req *req, struct sbx_err *err)
 	if (req->n_add_gids > SBX_RUN_MAX_GIDS)
 		return sbx_err_setx(err, E2BIG, "RUN: %zu groups exceed %u", req->n_add_gids,
 				    SBX_RUN_MAX_GIDS);
+	if (req->n_mounts > SBX_RUN_MAX_MOUNTS)
+		return sbx_err_setx(err, E2BIG, "RUN: %zu mounts exceed %u", req->n_mounts,
+				    SBX_RUN_MAX_MOUNTS);
 	if (req->envc && !req->envp)
 		return sbx_err_setx(err, EINVAL, "RUN: envc %zu without envp", req->envc);
 	for (size_t i = 0; i < req->argc; i++)
@@ -312,6 +318,21 @@ static int run_check_req(const struct sbx_run_req *req, struct sbx_err *err)
 		return sbx_err_setx(err, EINVAL, "RUN: seed of %zu bytes, want %u..%u",
 				    req->seed_len, SBX_RUN_SEED_MIN, SBX_RUN_SEED_MAX);
 	return 0;
+}
+
+/* "ro:TAG:/target": the decoder checks the same rules (mount_check). */
+static int put_mount(struct tlv_buf *b, const struct sbx_mount *m, struct sbx_err *err)
+{
+	if (!m->tag || !m->target || !m->tag[0] || strlen(m->tag) > SBX_RUN_MOUNT_TAG_MAX ||
+	    strchr(m->tag, ':') || m->target[0] != '/')
+		return sbx_err_setx(err, EINVAL, "RUN: bad mount '%s' on '%s'", m->tag ? m->tag : "",
+				    m->target ? m->target : "");
+	size_t n = 3 + strlen(m->tag) + 1 + strlen(m->target) + 1;
+	cleanup_free char *s = malloc(n);
+	if (!s)
+		return sbx_err_set(err, ENOMEM, "RUN: encode mount");
+	snprintf(s, n, "%s:%s:%s", m->ro ? "ro" : "rw", m->tag, m->target);
+	return tlv_put_str(b, SBX_RUN_MOUNT, s, err);
 }
 
 static int run_put_strings(struct tlv_buf *b, const struct sbx_run_req *req, struct sbx_err *err)
@@ -329,10 +350,14 @@ static int run_put_strings(struct tlv_buf *b, const struct sbx_run_req *req, str
 	    {SBX_RUN_HOSTNAME, req->hostname},
 	    {SBX_RUN_ROOTFS, req->rootfs},
 	    {SBX_RUN_ROOTFS_TYPE, req->rootfs_type},
+	    {SBX_RUN_RESOLV_CONF, req->resolv_conf},
+	    {SBX_RUN_HOSTS, req->hosts},
 	};
 	for (size_t i = 0; r == 0 && i < ARRAY_SIZE(opt); i++)
 		if (opt[i].s)
 			r = tlv_put_str(b, opt[i].tag, opt[i].s, err);
+	for (size_t i = 0; r == 0 && i < req->n_mounts; i++)
+		r = put_mount(b, &req->mounts[i], err);
 	return r;
 }
 
@@ -354,6 +379,8 @@ int sbx_run_encode(const struct sbx_run_req *req, uint8_t **out, size_t *out_len
 		tlv_put_u32(&b, SBX_RUN_ADD_GID, req->add_gids[i]);
 	tlv_put_u32(&b, SBX_RUN_TERMINAL, req->terminal);
 	tlv_put_u32(&b, SBX_RUN_STDIN, req->open_stdin);
+	if (req->hold)
+		tlv_put_u32(&b, SBX_RUN_HOLD, 1);
 	uint8_t ws[4];
 	tlv_put(&b, SBX_RUN_WINSIZE, ws, sbx_winsize_encode(ws, req->rows, req->cols));
 	if (req->time_ns) {
@@ -363,6 +390,10 @@ int sbx_run_encode(const struct sbx_run_req *req, uint8_t **out, size_t *out_len
 	}
 	if (req->seed_len)
 		tlv_put(&b, SBX_RUN_SEED, req->seed, req->seed_len);
+	if (req->net.present) {
+		uint8_t net[SBX_NET_MAX_SIZE];
+		tlv_put(&b, SBX_RUN_NET, net, sbx_net_encode(&req->net, net));
+	}
 	if (b.err) {
 		free(b.p);
 		return b.err == -E2BIG ? sbx_err_setx(err, E2BIG, "RUN: payload exceeds %u bytes",
@@ -380,9 +411,24 @@ int sbx_run_encode(const struct sbx_run_req *req, uint8_t **out, size_t *out_len
  * that is going to be rejected, and free is a single call.
  */
 struct run_scan {
-	size_t argc, envc, ngids, str_bytes;
+	size_t argc, envc, ngids, nmounts, str_bytes;
 	uint32_t seen; /* bit per singular tag, to reject duplicates */
 };
+
+/* "ro:" or "rw:", a tag of 1..SBX_RUN_MOUNT_TAG_MAX bytes without ':', ":", an absolute path. */
+static int mount_check(const uint8_t *v, uint32_t len, struct sbx_err *err)
+{
+	if (len < 3 || (memcmp(v, "ro:", 3) && memcmp(v, "rw:", 3)))
+		return sbx_err_setx(err, EPROTO, "RUN: mount does not start with ro: or rw:");
+	const uint8_t *colon = memchr(v + 3, ':', len - 3);
+	size_t tag_len = colon ? (size_t)(colon - (v + 3)) : 0;
+	if (!colon || tag_len == 0 || tag_len > SBX_RUN_MOUNT_TAG_MAX)
+		return sbx_err_setx(err, EPROTO, "RUN: mount tag is not 1..%u bytes",
+				    SBX_RUN_MOUNT_TAG_MAX);
+	if ((size_t)(v + len - colon) < 2 || colon[1] != '/')
+		return sbx_err_setx(err, EPROTO, "RUN: mount target is not absolute");
+	return 0;
+}
 
 static int scan_str(const uint8_t *v, uint32_t len, uint16_t tag, struct sbx_err *err)
 {
@@ -393,6 +439,8 @@ static int scan_str(const uint8_t *v, uint32_t len, uint16_t tag, struct sbx_err
 		return sbx_err_setx(err, EPROTO, "RUN tag %u: string contains NUL", tag);
 	if (tag == SBX_RUN_CWD && (len == 0 || v[0] != '/'))
 		return sbx_err_setx(err, EINVAL, "RUN: cwd is not absolute");
+	if (tag == SBX_RUN_MOUNT)
+		return mount_check(v, len, err);
 	if (tag == SBX_RUN_ENV) {
 		const uint8_t *eq = memchr(v, '=', len);
 		if (!eq || eq == v)
@@ -403,6 +451,8 @@ static int scan_str(const uint8_t *v, uint32_t len, uint16_t tag, struct sbx_err
 
 static int scan_fixed(const uint8_t *v, uint32_t len, uint16_t tag, struct sbx_err *err)
 {
+	if (tag == SBX_RUN_NET)
+		return sbx_net_decode(v, len, NULL, err);
 	if (tag == SBX_RUN_SEED) {
 		if (len < SBX_RUN_SEED_MIN || len > SBX_RUN_SEED_MAX)
 			return sbx_err_setx(err, EPROTO, "RUN: seed of %u bytes, want %u..%u", len,
@@ -412,7 +462,8 @@ static int scan_fixed(const uint8_t *v, uint32_t len, uint16_t tag, struct sbx_e
 	uint32_t want = tag == SBX_RUN_WINSIZE ? 4 : tag == SBX_RUN_TIME_NS ? 8 : 4;
 	if (len != want)
 		return sbx_err_setx(err, EPROTO, "RUN tag %u: %u bytes, want %u", tag, len, want);
-	if ((tag == SBX_RUN_TERMINAL || tag == SBX_RUN_STDIN) && get_u32(v) > 1)
+	if ((tag == SBX_RUN_TERMINAL || tag == SBX_RUN_STDIN || tag == SBX_RUN_HOLD) &&
+	    get_u32(v) > 1)
 		return sbx_err_setx(err, EPROTO, "RUN tag %u: boolean is %u", tag, get_u32(v));
 	return 0;
 }
@@ -420,15 +471,17 @@ static int scan_fixed(const uint8_t *v, uint32_t len, uint16_t tag, struct sbx_e
 static int scan_entry(struct run_scan *s, uint16_t tag, const uint8_t *v, uint32_t len,
 		      struct sbx_err *err)
 {
-	if (tag < SBX_RUN_ARG || tag > SBX_RUN_SEED)
+	if (tag < SBX_RUN_ARG || tag > SBX_RUN_MOUNT)
 		return sbx_err_setx(err, EPROTO, "RUN: unknown tag %u", tag);
-	bool repeated = tag == SBX_RUN_ARG || tag == SBX_RUN_ENV || tag == SBX_RUN_ADD_GID;
+	bool repeated = tag == SBX_RUN_ARG || tag == SBX_RUN_ENV || tag == SBX_RUN_ADD_GID ||
+			tag == SBX_RUN_MOUNT;
 	if (!repeated && (s->seen & (1u << tag)))
 		return sbx_err_setx(err, EPROTO, "RUN: duplicate tag %u", tag);
 	s->seen |= 1u << tag;
 	bool is_str = tag == SBX_RUN_ARG || tag == SBX_RUN_ENV || tag == SBX_RUN_CWD ||
 		      tag == SBX_RUN_HOSTNAME || tag == SBX_RUN_ROOTFS ||
-		      tag == SBX_RUN_ROOTFS_TYPE;
+		      tag == SBX_RUN_ROOTFS_TYPE || tag == SBX_RUN_RESOLV_CONF || tag == SBX_RUN_HOSTS ||
+		      tag == SBX_RUN_MOUNT;
 	int r = is_str ? scan_str(v, len, tag, err) : scan_fixed(v, len, tag, err);
 	if (r < 0)
 		return r;
@@ -440,6 +493,8 @@ static int scan_entry(struct run_scan *s, uint16_t tag, const uint8_t *v, uint32
 		return sbx_err_setx(err, E2BIG, "RUN: more than %u env entries", SBX_RUN_MAX_ENV);
 	if (tag == SBX_RUN_ADD_GID && ++s->ngids > SBX_RUN_MAX_GIDS)
 		return sbx_err_setx(err, E2BIG, "RUN: more than %u groups", SBX_RUN_MAX_GIDS);
+	if (tag == SBX_RUN_MOUNT && ++s->nmounts > SBX_RUN_MAX_MOUNTS)
+		return sbx_err_setx(err, E2BIG, "RUN: more than %u mounts", SBX_RUN_MAX_MOUNTS);
 	return 0;
 }
 
@@ -487,6 +542,16 @@ static char *fill_str(struct run_fill *f, const uint8_t *v, uint32_t len)
 	return s;
 }
 
+/* Splits a checked "ro:TAG:/target" copy in place. */
+static void fill_mount(struct sbx_mount *m, char *s)
+{
+	m->ro = s[1] == 'o';
+	m->tag = s + 3;
+	char *colon = strchr(m->tag, ':');
+	*colon = '\0';
+	m->target = colon + 1;
+}
+
 static int fill_cb(void *ctx, uint16_t tag, const uint8_t *v, uint32_t len, struct sbx_err *err)
 {
 	struct run_fill *f = ctx;
@@ -505,6 +570,9 @@ static int fill_cb(void *ctx, uint16_t tag, const uint8_t *v, uint32_t len, stru
 	case SBX_RUN_HOSTNAME:
 		q->hostname = fill_str(f, v, len);
 		break;
+	case SBX_RUN_MOUNT:
+		fill_mount(&q->mounts[q->n_mounts++], fill_str(f, v, len));
+		break;
 	case SBX_RUN_ROOTFS:
 		q->rootfs = fill_str(f, v, len);
 		break;
@@ -522,6 +590,18 @@ static int fill_cb(void *ctx, uint16_t tag, const uint8_t *v, uint32_t len, stru
 		break;
 	case SBX_RUN_STDIN:
 		q->open_stdin = get_u32(v);
+		break;
+	case SBX_RUN_HOLD:
+		q->hold = get_u32(v);
+		break;
+	case SBX_RUN_NET:
+		sbx_net_decode(v, len, &q->net, NULL); /* checked by the scan */
+		break;
+	case SBX_RUN_RESOLV_CONF:
+		q->resolv_conf = fill_str(f, v, len);
+		break;
+	case SBX_RUN_HOSTS:
+		q->hosts = fill_str(f, v, len);
 		break;
 	case SBX_RUN_WINSIZE:
 		sbx_winsize_decode(v, len, &q->rows, &q->cols);

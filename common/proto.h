@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "proto_net.h"
 
 #define SBX_AGENT_PORT 1024u
 #define SBX_PROTO_VERSION 1u
@@ -31,6 +32,8 @@ enum sbx_msg_type {
 	SBX_MSG_STDIN_CLOSE = 3, /* no payload: close the process's stdin */
 	SBX_MSG_SIGNAL = 4,	 /* payload: u32 signal number */
 	SBX_MSG_WINSIZE = 5,	 /* payload: u16 rows, u16 cols */
+	SBX_MSG_START = 6,	 /* no payload: let a held (RUN with HOLD) workload exec */
+	SBX_MSG_EXEC = 7,	 /* no payload: open an exec session (a new connection) */
 
 	/* agent -> host */
 	SBX_MSG_HELLO = 0x81,	/* payload: u32 protocol version, u64 guest boot-to-ready ns */
@@ -39,6 +42,7 @@ enum sbx_msg_type {
 	SBX_MSG_STDERR = 0x84,	/* payload: raw bytes */
 	SBX_MSG_EXIT = 0x85,	/* payload: i32 exit code (0..255, 128+N on signal N), u32 signal (0 if none) */
 	SBX_MSG_ERROR = 0x86,	/* payload: i32 errno, i32 exit code the CLI should use, then UTF-8 text */
+	SBX_MSG_CREATED = 0x87, /* payload: u32 guest pid of the container init; workload held */
 };
 
 /* Tags of the TLV entries in a RUN payload. Each entry: u16 tag, u16 reserved(0), u32 len, bytes. */
@@ -57,11 +61,18 @@ enum sbx_run_tag {
 	SBX_RUN_ADD_GID = 12, /* u32, repeated: supplementary groups */
 	SBX_RUN_TIME_NS = 13, /* u64: host wall clock (CLOCK_REALTIME ns) to set in the guest */
 	SBX_RUN_SEED = 14,    /* 32..256 random bytes the agent mixes into the guest RNG */
+	SBX_RUN_HOLD = 15,    /* u32 0/1: build the container, send CREATED, exec only on START */
+	SBX_RUN_NET = 16,     /* guest eth0: MAC, MTU, address, routes (common/proto_net.h) */
+	SBX_RUN_RESOLV_CONF = 17, /* string: the container's /etc/resolv.conf */
+	SBX_RUN_HOSTS = 18,   /* string: the container's /etc/hosts */
+	SBX_RUN_MOUNT = 19,   /* string "ro:TAG:/target" or "rw:TAG:/target", repeated: virtio-fs share */
 };
 
 #define SBX_RUN_MAX_ARGS 4096u
 #define SBX_RUN_MAX_ENV 4096u
 #define SBX_RUN_MAX_GIDS 64u
+#define SBX_RUN_MAX_MOUNTS 16u
+#define SBX_RUN_MOUNT_TAG_MAX 36u /* virtio-fs config tag (virtio 1.2 §5.11.4) */
 #define SBX_RUN_MAX_STR 65536u /* any single string, including its terminating NUL */
 /* RNG seed: at least 256 bits (what the kernel's CRNG needs), at most 2048. */
 #define SBX_RUN_SEED_MIN 32u
@@ -91,6 +102,15 @@ struct sbx_run_req {
 	uint64_t time_ns;
 	uint8_t seed[SBX_RUN_SEED_MAX]; /* fresh host entropy; seed_len 0: none sent */
 	size_t seed_len;
+	bool hold; /* OCI create: the workload waits for START before execve */
+	struct sbx_net_cfg net; /* net.present false: no network (eth0 stays down) */
+	char *resolv_conf, *hosts; /* NULL: leave the rootfs's files alone */
+	struct sbx_mount {
+		char *tag;    /* virtio-fs tag, 1..SBX_RUN_MOUNT_TAG_MAX bytes, no ':' */
+		char *target; /* absolute path inside the container */
+		bool ro;
+	} mounts[SBX_RUN_MAX_MOUNTS];
+	size_t n_mounts;
 };
 
 /* Header codec. Decode rejects len > SBX_FRAME_MAX and unknown types (-EPROTO). */

@@ -57,6 +57,59 @@ int guest_mem_map_private(struct guest_mem *m, int fd, uint64_t size, struct sbx
 	return 0;
 }
 
+/* Copies the data extents of fd (SEEK_DATA/SEEK_HOLE) into dst; holes stay unallocated. */
+static int copy_data_extents(int fd, uint8_t *dst, uint64_t size, struct sbx_err *err)
+{
+	off_t off = 0;
+	while ((uint64_t)off < size) {
+		off_t d = lseek(fd, off, SEEK_DATA);
+		if (d < 0 && errno == ENXIO)
+			return 0; /* only a hole is left */
+		if (d < 0)
+			return sbx_err_set(err, errno, "SEEK_DATA in the guest memory file");
+		off_t h = lseek(fd, d, SEEK_HOLE);
+		if (h < 0)
+			return sbx_err_set(err, errno, "SEEK_HOLE in the guest memory file");
+		if ((uint64_t)h > size)
+			h = (off_t)size;
+		for (off_t p = d; p < h;) {
+			ssize_t n = pread(fd, dst + p, (size_t)(h - p), p);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				return sbx_err_set(err, n < 0 ? errno : EIO, "read the guest memory file");
+			p += n;
+		}
+		off = h;
+	}
+	return 0;
+}
+
+int guest_mem_share(struct guest_mem *m, int fd, struct sbx_err *err)
+{
+	if (m->memfd >= 0)
+		return 0;
+	cleanup_close int mfd = memfd_create("sandbox-guest-ram", MFD_CLOEXEC);
+	if (mfd < 0)
+		return sbx_err_set(err, errno, "memfd_create guest RAM");
+	if (ftruncate(mfd, (off_t)m->size) < 0)
+		return sbx_err_set(err, errno, "ftruncate guest RAM memfd");
+	uint8_t *tmp = mmap(NULL, m->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, mfd, 0);
+	if (tmp == MAP_FAILED)
+		return sbx_err_set(err, errno, "mmap guest RAM memfd");
+	int r = copy_data_extents(fd, tmp, m->size, err);
+	munmap(tmp, m->size);
+	if (r < 0)
+		return r;
+	/* MAP_FIXED replaces the private mapping in one step; KVM follows the new pages. */
+	void *p = mmap(m->host, m->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE | MAP_FIXED,
+		       mfd, 0);
+	if (p == MAP_FAILED)
+		return sbx_err_set(err, errno, "mmap guest RAM memfd over the snapshot mapping");
+	m->memfd = steal_fd(mfd);
+	return 0;
+}
+
 void guest_mem_destroy(struct guest_mem *m)
 {
 	if (!m)

@@ -22,6 +22,13 @@ int guest_mem_create(struct guest_mem *m, uint64_t size, struct sbx_err *err);
  * memfd is then -1. The fd is not kept.
  */
 int guest_mem_map_private(struct guest_mem *m, int fd, uint64_t size, struct sbx_err *err);
+/*
+ * Moves a private mapping of the file fd (guest_mem_map_private) into a fresh memfd, in place:
+ * same host address, so the KVM memslot stays valid. For vhost-user back ends, which map guest
+ * RAM from an fd. Only the file's data extents are copied (holes stay holes). Call before
+ * anything has written guest RAM (restore, before any vCPU runs): the copy comes from the file.
+ */
+int guest_mem_share(struct guest_mem *m, int fd, struct sbx_err *err);
 void guest_mem_destroy(struct guest_mem *m);
 
 /*

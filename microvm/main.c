@@ -22,9 +22,11 @@
 #include "layout.h"
 #include "legacy.h"
 #include "mptable.h"
+#include "seccomp.h"
 #include "serial.h"
 #include "vcpu.h"
 #include "virtio_devices.h"
+#include "virtio_net.h"
 #include "vm.h"
 #include "vmm.h"
 
@@ -53,9 +55,16 @@ static void usage(FILE *f)
 		"                       (with --restore: optional, default the snapshot's)\n"
 		"  --vsock-uds PATH     host unix socket for vsock (Firecracker scheme)\n"
 		"  --rng                virtio-rng device\n"
+		"  --net tap=NAME|fd=N|none[,mac=MAC][,rx-bps=N,tx-bps=N,rx-pps=N,tx-pps=N]\n"
+		"                       virtio-net over a tap (none: an empty slot a restore\n"
+		"                       fills; with --restore: the tap for that slot)\n"
+		"  --fs tag=TAG[,socket=PATH]  virtio-fs device served by the vhost-user back end\n"
+		"                       at PATH (repeatable); without socket an empty slot that a\n"
+		"                       --restore with the same tag fills\n"
 		"  --serial-log FILE    write the guest console to FILE\n"
 		"  --debug              guest console and timings on stderr\n"
 		"  --boot-timer FILE    append '<ns> <stage>' for each write to port 0x440\n"
+		"  --no-seccomp         no per-thread syscall filters (debugging only)\n"
 		"exit status: 0 guest ended, 1 VMM error, 3 guest kernel panic,\n"
 		"             4 KVM internal error, 5 unhandled guest stop\n",
 		MPTABLE_MAX_CPUS, MIN_MEM_MIB, (unsigned long long)(LAYOUT_RAM_MAX >> 20),
@@ -101,7 +110,7 @@ static int parse_disk(struct vmm_opts *o, const char *arg, struct sbx_err *err)
 
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_DISK, OPT_VSOCK_CID,
        OPT_VSOCK_UDS, OPT_RNG, OPT_SERIAL_LOG, OPT_DEBUG, OPT_BOOT_TIMER, OPT_HELP, OPT_EMPTY_DISK,
-       OPT_SNAPSHOT_TO, OPT_RESTORE };
+       OPT_SNAPSHOT_TO, OPT_RESTORE, OPT_FS, OPT_NO_SECCOMP, OPT_NET };
 
 static const struct option long_opts[] = {
 	{ "kernel", required_argument, NULL, OPT_KERNEL },
@@ -120,6 +129,9 @@ static const struct option long_opts[] = {
 	{ "empty-disk", no_argument, NULL, OPT_EMPTY_DISK },
 	{ "snapshot-to", required_argument, NULL, OPT_SNAPSHOT_TO },
 	{ "restore", required_argument, NULL, OPT_RESTORE },
+	{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
+	{ "fs", required_argument, NULL, OPT_FS },
+	{ "net", required_argument, NULL, OPT_NET },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -150,9 +162,18 @@ static int parse_one(struct vmm_opts *o, int c, const char *arg, struct sbx_err 
 		break;
 	case OPT_VSOCK_UDS: o->vsock_uds = arg; break;
 	case OPT_RNG: o->rng = true; break;
+	case OPT_NET: r = net_opts_parse(arg, &o->net, err); break;
+	case OPT_FS:
+		if (o->nfs >= LAYOUT_VIRTIO_MAX_DEVICES)
+			r = sbx_err_setx(err, E2BIG, "--fs: too many (max %u devices)",
+					 LAYOUT_VIRTIO_MAX_DEVICES);
+		else
+			r = virtio_fs_parse_opt(arg, &o->fs[o->nfs++], err);
+		break;
 	case OPT_SERIAL_LOG: o->serial_log = arg; break;
 	case OPT_DEBUG: o->debug = true; break;
 	case OPT_BOOT_TIMER: o->boot_timer = arg; break;
+	case OPT_NO_SECCOMP: o->no_seccomp = true; break;
 	default: r = sbx_err_setx(err, EINVAL, "unknown option (see --help)"); break;
 	}
 	return r;
@@ -169,6 +190,8 @@ static int check_restore_opts(const struct vmm_opts *o, struct sbx_err *err)
 			return sbx_err_setx(err, EINVAL, "--empty-disk does not go with --restore");
 	if (o->vsock_cid && !o->vsock_uds)
 		return sbx_err_setx(err, EINVAL, "--vsock-cid needs --vsock-uds");
+	if (o->net.enabled && o->net.empty)
+		return sbx_err_setx(err, EINVAL, "--net none does not go with --restore");
 	return 0;
 }
 
@@ -182,7 +205,8 @@ static int check_opts(const struct vmm_opts *o, struct sbx_err *err)
 		return sbx_err_setx(err, EINVAL, "--initrd is required (see --help)");
 	if (!o->vsock_cid != !o->vsock_uds)
 		return sbx_err_setx(err, EINVAL, "--vsock-cid and --vsock-uds go together");
-	unsigned ndev = o->ndisks + (o->vsock_cid ? 1 : 0) + (o->rng ? 1 : 0);
+	unsigned ndev = o->ndisks + (o->vsock_cid ? 1 : 0) + (o->rng ? 1 : 0) + o->nfs +
+			o->net.enabled;
 	if (ndev > LAYOUT_VIRTIO_MAX_DEVICES)
 		return sbx_err_setx(err, E2BIG, "%u virtio devices requested (max %u)", ndev,
 				    LAYOUT_VIRTIO_MAX_DEVICES);
@@ -220,10 +244,10 @@ static int open_output(const char *path, int flags, const char *what, struct sbx
 	return fd;
 }
 
-/* Disks, then vsock, then rng: window i at LAYOUT_VIRTIO_MMIO_BASE + i * 4 KiB, IRQ base + i. */
+/* Disks, vsock, rng, then fs: window i at LAYOUT_VIRTIO_MMIO_BASE + i * 4 KiB, IRQ base + i. */
 static int vmm_add_devices(struct vmm *v, const struct vmm_opts *o, struct sbx_err *err)
 {
-	for (unsigned i = 0; i < o->ndisks + 2; i++) {
+	for (unsigned i = 0; i < o->ndisks + 2 + o->nfs; i++) {
 		uint64_t base = LAYOUT_VIRTIO_MMIO_BASE + v->ndevs * LAYOUT_VIRTIO_MMIO_SIZE;
 		uint32_t irq = LAYOUT_VIRTIO_IRQ_BASE + v->ndevs;
 		void **slot = &v->devs[v->ndevs];
@@ -237,6 +261,9 @@ static int vmm_add_devices(struct vmm *v, const struct vmm_opts *o, struct sbx_e
 			r = virtio_vsock_create(&v->vm, base, irq, o->vsock_cid, o->vsock_uds, slot, err);
 		else if (i == o->ndisks + 1 && o->rng)
 			r = virtio_rng_create(&v->vm, base, irq, slot, err);
+		else if (i >= o->ndisks + 2)
+			r = virtio_fs_create(&v->vm, base, irq, o->fs[i - o->ndisks - 2].tag,
+					     o->fs[i - o->ndisks - 2].socket, slot, err);
 		else
 			continue;
 		if (r < 0)
@@ -244,6 +271,18 @@ static int vmm_add_devices(struct vmm *v, const struct vmm_opts *o, struct sbx_e
 		v->ndevs++;
 	}
 	return 0;
+}
+
+/* The network device comes after all others, so adding it moves no other device's window. */
+static int vmm_add_net(struct vmm *v, const struct vmm_opts *o, struct sbx_err *err)
+{
+	if (!o->net.enabled)
+		return 0;
+	int r = virtio_net_create(&v->vm, LAYOUT_VIRTIO_MMIO_BASE + v->ndevs * LAYOUT_VIRTIO_MMIO_SIZE,
+				  LAYOUT_VIRTIO_IRQ_BASE + v->ndevs, &o->net, &v->devs[v->ndevs], err);
+	if (r >= 0)
+		v->ndevs++;
+	return r;
 }
 
 static int vmm_load_guest(struct vmm *v, const struct vmm_opts *o, bool emulated,
@@ -257,6 +296,8 @@ static int vmm_load_guest(struct vmm *v, const struct vmm_opts *o, bool emulated
 		r = mptable_write(&v->vm.mem, o->cpus, err);
 	if (r >= 0)
 		r = vmm_add_devices(v, o, err);
+	if (r >= 0)
+		r = vmm_add_net(v, o, err);
 	if (r >= 0)
 		r = cmdline_build(cmdline, sizeof(cmdline), emulated, v->ndevs, o->cmdline_extra, err);
 	if (r >= 0)
@@ -336,11 +377,14 @@ static void vmm_stop_vcpus(struct vmm *v)
 		vcpu_stop(&v->vcpus[i]);
 }
 
-static int vmm_run(struct vmm *v, struct sbx_err *err)
+/* seccomp_lists: the main thread's filter (microvm/seccomp.h), installed once the vCPUs run. */
+static int vmm_run(struct vmm *v, unsigned seccomp_lists, struct sbx_err *err)
 {
 	int r = vcpu_signals_init(err);
 	for (unsigned i = 0; r >= 0 && i < v->nvcpus; i++)
 		r = vcpu_start(&v->vcpus[i], err);
+	if (r >= 0 && (r = seccomp_enter(seccomp_lists, err)) >= 0)
+		seccomp_test_trigger(seccomp_lists);
 	if (r < 0) {
 		vm_request_stop(&v->vm, VM_EXIT_VMM_ERROR, NULL);
 		vmm_stop_vcpus(v);
@@ -382,10 +426,12 @@ int main(int argc, char **argv)
 	int r = parse_args(argc, argv, &o, &err);
 	if (r == 1)
 		return 0;
-	if (r >= 0)
+	if (r >= 0) {
+		seccomp_configure(!o.no_seccomp);
 		r = o.restore ? vmm_restore(&v, &o, &err) : vmm_setup(&v, &o, &err);
+	}
 	if (r >= 0)
-		r = vmm_run(&v, &err);
+		r = vmm_run(&v, o.snapshot_to ? SECCOMP_VMM | SECCOMP_SNAPSHOT : SECCOMP_VMM, &err);
 	if (r == VM_STOP_SNAPSHOT) {
 		uint64_t t0 = monotonic_ns();
 		r = vmm_snapshot_save(&v, o.snapshot_to, &err);

@@ -17,6 +17,7 @@
 #include "exit.h"
 #include "kvm_ioctl.h"
 #include "legacy.h"
+#include "seccomp.h"
 
 #define VCPU_KICK_SIGNAL SIGUSR1
 
@@ -206,6 +207,11 @@ static void *vcpu_thread(void *arg)
 {
 	struct vcpu *vc = arg;
 	struct vm *vm = vc->vm;
+	struct sbx_err err = { 0 };
+	if (seccomp_enter(SECCOMP_VCPU, &err) < 0) { /* before the guest runs a single instruction */
+		vm_request_stop(vm, VM_EXIT_VMM_ERROR, "vcpu %u: %s", vc->id, err.msg);
+		return NULL;
+	}
 	while (!vm_stop_requested(vm)) {
 		if (vc->id == 0 && !vcpu_first_run_ns)
 			vcpu_first_run_ns = monotonic_ns();
@@ -216,6 +222,7 @@ static void *vcpu_thread(void *arg)
 					strerror(errno));
 			break;
 		}
+		seccomp_test_trigger(SECCOMP_VCPU);
 		struct exit_report rep = { "" };
 		enum exit_action act = exit_dispatch(vm, vc->run, &rep);
 		if (act != EXIT_ACT_CONTINUE) {

@@ -20,6 +20,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "seccomp.h"
 #include "virtio_devices.h"
 #include "virtio_mmio.h"
 #include "vsock_conn.h"
@@ -399,6 +400,7 @@ static void *vsock_thread(void *arg)
 {
 	struct virtio_vsock *vs = arg;
 	struct epoll_event evs[VSOCK_EPOLL_BATCH];
+	seccomp_enter_io_thread("virtio-vsock"); /* microvm/seccomp.h */
 	for (;;) {
 		int n = epoll_wait(vs->epoll_fd, evs, VSOCK_EPOLL_BATCH, -1);
 		if (n < 0 && errno != EINTR) {

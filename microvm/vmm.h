@@ -16,6 +16,8 @@
 #include "serial.h"
 #include "snapshot.h"
 #include "vcpu.h"
+#include "virtio_fs.h"
+#include "virtio_net.h"
 #include "vm.h"
 
 struct vmm_opts {
@@ -30,6 +32,10 @@ struct vmm_opts {
 	} disks[LAYOUT_VIRTIO_MAX_DEVICES];
 	unsigned ndisks;
 	bool rng, debug;
+	bool no_seccomp; /* --no-seccomp: debugging only */
+	struct virtio_fs_opt fs[LAYOUT_VIRTIO_MAX_DEVICES]; /* --fs, in order */
+	unsigned nfs;
+	struct net_opts net; /* --net; with --restore it fills the snapshot's net slot */
 };
 
 struct vmm {

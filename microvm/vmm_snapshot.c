@@ -11,7 +11,9 @@
 #include "../common/cleanup.h"
 #include "snapshot_kvm.h"
 #include "virtio_devices.h"
+#include "virtio_fs.h"
 #include "virtio_mmio.h"
+#include "virtio_net.h"
 #include "vmm.h"
 
 static int build_state(struct vmm *v, struct snap_w *w, struct sbx_err *err)
@@ -98,6 +100,10 @@ int vmm_restore_begin(struct vmm *v, const struct vmm_opts *o, struct sbx_err *e
 	if (r < 0)
 		return r;
 	v->vm_created = true;
+	/* A virtio-fs back end maps guest RAM from an fd: a shared copy (docs/virtiofs.md). */
+	for (unsigned i = 0; i < o->nfs; i++)
+		if (o->fs[i].socket[0])
+			return guest_mem_share(&v->vm.mem, fd, err);
 	return 0;
 }
 
@@ -112,6 +118,18 @@ static int restore_vcpus(struct vmm *v, struct sbx_err *err)
 		r = snap_vcpu_restore(&v->vcpus[i], &v->snap, err);
 	}
 	return r;
+}
+
+/* The --fs option whose tag names this restored virtio-fs slot (NULL: the slot stays empty). */
+static const char *fs_socket_for(const char *tag, void *ctx)
+{
+	struct vmm_opts *o = ctx;
+	for (unsigned i = 0; i < o->nfs; i++)
+		if (!strcmp(o->fs[i].tag, tag) && !o->fs[i].used) {
+			o->fs[i].used = true;
+			return o->fs[i].socket;
+		}
+	return NULL;
 }
 
 /* The next --disk for an empty block slot, or NULL; *next advances over the options. */
@@ -148,12 +166,26 @@ static int restore_device(struct vmm *v, const struct vmm_opts *o, unsigned *fil
 	case VIRTIO_ID_ENTROPY:
 		r = virtio_rng_restore(&v->vm, base, irq, &sec, slot, err);
 		break;
+	case VIRTIO_ID_NET:
+		r = virtio_net_restore(&v->vm, base, irq, &sec, &o->net, slot, err);
+		break;
+	case VIRTIO_ID_FS:
+		r = virtio_fs_restore(&v->vm, base, irq, &sec, fs_socket_for, (void *)o, slot, err);
+		break;
 	default:
 		return sbx_err_setx(err, EINVAL, "snapshot state is corrupt (device id %u)", id);
 	}
 	if (r >= 0)
 		v->ndevs++;
 	return r;
+}
+
+static bool has_net(const struct vmm *v)
+{
+	for (unsigned i = 0; i < v->ndevs; i++)
+		if (((struct virtio_mmio *)v->devs[i])->ops->device_id == VIRTIO_ID_NET)
+			return true;
+	return false;
 }
 
 static bool has_vsock(const struct vmm *v)
@@ -179,6 +211,13 @@ static int restore_devices(struct vmm *v, const struct vmm_opts *o, struct sbx_e
 				 o->ndisks, fill);
 	if (r >= 0 && o->vsock_uds && !has_vsock(v))
 		r = sbx_err_setx(err, EINVAL, "--vsock-uds given, the snapshot has no vsock device");
+	if (r >= 0 && o->net.enabled && !has_net(v))
+		r = sbx_err_setx(err, EINVAL, "--net given, the snapshot has no network slot");
+	for (unsigned i = 0; r >= 0 && i < o->nfs; i++)
+		if (!o->fs[i].used || !o->fs[i].socket[0])
+			r = sbx_err_setx(err, EINVAL, "--fs tag=%s: %s", o->fs[i].tag,
+					 o->fs[i].used ? "a restore needs socket=PATH"
+						       : "the snapshot has no virtio-fs slot with that tag");
 	return r;
 }
 

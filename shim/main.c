@@ -2,6 +2,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "image_cmd.h"
+#include "oci_cmd.h"
+#include "oci_log.h"
 #include "run.h"
 #include "template_cmd.h"
 
@@ -14,8 +17,26 @@ struct command {
 };
 
 static const struct command commands[] = {
-	{"run", cmd_run, "run a command in a container inside its own micro-VM"},
+	{"run", cmd_run_dispatch, "run a command in a container inside its own micro-VM (or runc's run ID)"},
+	{"create", cmd_oci_create, "OCI: create a container from a bundle (runc create)"},
+	{"start", cmd_oci_start, "OCI: start a created container's process"},
+	{"state", cmd_oci_state, "OCI: print a container's state JSON"},
+	{"kill", cmd_oci_kill, "OCI: send a signal to a container's process"},
+	{"delete", cmd_oci_delete, "OCI: delete a container (--force: also a running one)"},
+	{"list", cmd_oci_list, "OCI: list containers (--format table|json, -q)"},
+	{"exec", cmd_oci_exec, "OCI: run another process inside a running container"},
+	{"ps", cmd_oci_ps, "OCI: list a container's processes (guest pids)"},
+	{"pause", cmd_oci_pause, "OCI: stop a running container's VM (its vCPUs)"},
+	{"resume", cmd_oci_resume, "OCI: continue a paused container's VM"},
+	{"spec", cmd_oci_spec, "OCI: write a default config.json"},
+	{"features", cmd_oci_features, "OCI: print the runtime's features JSON"},
 	{"template", cmd_template, "build, list and remove the VM templates runs start from"},
+	{"pull", cmd_pull, "download an image from a registry into the image store"},
+	{"load", cmd_load, "load images from a docker-save / OCI archive or OCI layout"},
+	{"images", cmd_images, "list the images in the store"},
+	{"rmi", cmd_rmi, "remove images from the store"},
+	{"inspect", cmd_inspect, "print an image's digests, layers and config as JSON"},
+	{"prune", cmd_prune, "delete blobs no image uses and leftover temp files"},
 };
 
 static void usage(FILE *out)
@@ -28,6 +49,13 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
+	/* runc's global options come before the command (shim/oci_log.h). */
+	int nglobal = oci_globals_parse(argc, argv);
+	if (nglobal < 0)
+		return 125;
+	argv[nglobal] = argv[0];
+	argv += nglobal;
+	argc -= nglobal;
 	if (argc < 2) {
 		usage(stderr);
 		return 125;

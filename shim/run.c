@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <sys/socket.h>
@@ -16,15 +17,19 @@
 
 #include "../common/cleanup.h"
 #include "../common/proto.h"
+#include "image_run.h"
+#include "net_sandbox.h"
 #include "paths.h"
 #include "rootfs_image.h"
 #include "run_opts.h"
+#include "jail.h"
 #include "rundir.h"
 #include "session.h"
 #include "template.h"
 #include "tty.h"
 #include "user.h"
 #include "vmm_proc.h"
+#include "volume.h"
 
 #define EXIT_SANDBOX_FAILED 125
 #define DEFAULT_BOOT_TIMEOUT_S 180
@@ -96,11 +101,11 @@ static size_t build_env(const struct run_opts *o, const char *hostname,
 	return n;
 }
 
-static int encode_run(const struct run_opts *o, const char *hostname, uint8_t **payload,
-		      size_t *len, struct sbx_err *err)
+static int encode_run(const struct run_opts *o, const struct run_ext *ext, const char *hostname,
+		      struct net_sandbox *net, uint8_t **payload, size_t *len, struct sbx_err *err)
 {
 	struct resolved_user u;
-	int r = user_resolve(o->rootfs, o->user, &u, err);
+	int r = user_resolve(o->user_db ? o->user_db : o->rootfs, o->user, &u, err);
 	if (r < 0)
 		return r;
 	char *envp[MAX_ENV_TOTAL];
@@ -121,7 +126,15 @@ static int encode_run(const struct run_opts *o, const char *hostname, uint8_t **
 		.terminal = o->tty,
 		.open_stdin = o->interactive,
 		.time_ns = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec,
+		.hold = ext && ext->hold,
 	};
+	if (ext && ext->n_add_gids > SBX_RUN_MAX_GIDS)
+		return sbx_err_setx(err, E2BIG, "%zu additional groups exceed %u", ext->n_add_gids,
+				    SBX_RUN_MAX_GIDS);
+	for (size_t i = 0; ext && i < ext->n_add_gids; i++)
+		req.add_gids[req.n_add_gids++] = ext->add_gids[i];
+	req.n_mounts = volume_mounts(o->volumes, o->n_volumes, req.mounts);
+	net_sandbox_to_run(net, &req);
 	/* Fresh entropy per run: every clone of a template starts with the same RNG state. */
 	req.seed_len = RUN_SEED_BYTES;
 	if (getrandom(req.seed, req.seed_len, 0) != (ssize_t)req.seed_len)
@@ -195,6 +208,9 @@ static void report_console_tail(const char *serial)
 
 struct run_ctx {
 	struct run_opts o;
+	struct net_sandbox net; /* none, the default bridge, or a given namespace */
+	struct image_run img; /* the IMAGE form: its cached erofs and config */
+	const struct run_ext *ext;
 	struct sandbox_paths paths;
 	struct rundir dir;
 	struct vmm_proc vmm;
@@ -205,17 +221,21 @@ struct run_ctx {
 	uint8_t *payload;
 	size_t payload_len;
 	char vmm_log[PATH_MAX];
+	struct volume_set vols; /* one virtiofsd per -v; zero-initialised is "none running" */
 };
 
 static void run_ctx_cleanup(struct run_ctx *c)
 {
 	if (c->vmm.pid > 0)
 		vmm_stop(&c->vmm);
+	net_sandbox_teardown(&c->net); /* after the VMM: its copy of the tap fd is gone */
+	volumes_stop(&c->vols);
 	if (c->listen_fd >= 0)
 		close(c->listen_fd);
 	if (c->sigfd >= 0)
 		close(c->sigfd);
 	free(c->payload);
+	image_run_free(&c->img);
 	template_release(&c->tmpl);
 	tty_restore();
 	rundir_remove(&c->dir);
@@ -229,16 +249,50 @@ static int acquire_template(struct run_ctx *c, bool rebuild, struct sbx_err *err
 	return template_acquire(&spec, rebuild, &c->tmpl, err);
 }
 
+/* The OCI monitor's VM directory: <dir>/vm, under the container's state directory. */
+static int ext_dir_create(struct run_ctx *c, struct sbx_err *err)
+{
+	snprintf(c->dir.id, sizeof(c->dir.id), "%s", c->ext->id ? c->ext->id : "sandbox");
+	if ((size_t)snprintf(c->dir.path, sizeof(c->dir.path), "%s/vm", c->ext->dir) >=
+	    sizeof(c->dir.path))
+		return sbx_err_setx(err, ENAMETOOLONG, "state directory '%s' is too long",
+				    c->ext->dir);
+	if (mkdir(c->dir.path, 0700) < 0) {
+		int e = errno;
+		c->dir.path[0] = '\0';
+		return sbx_err_set(err, e, "create '%s/vm'", c->ext->dir);
+	}
+	return 0;
+}
+
+/*
+ * The run's network (shim/net_sandbox.h). An OCI run (ext) has a network only when its
+ * config.json names a network namespace, which the monitor puts in o.netns.
+ */
+static int net_prepare(struct run_ctx *c, const char *hostname, struct sbx_err *err)
+{
+	struct net_sandbox_spec spec = {.none = c->o.network_none || (c->ext && !c->o.netns),
+					.netns = c->o.netns,
+					.publish = c->o.publish,
+					.n_publish = c->o.n_publish};
+	return net_sandbox_setup(&c->net, &spec, c->dir.id, hostname, err);
+}
+
 /* Everything a run needs before a VMM starts; done once even if the VM is started twice. */
 static int prepare(struct run_ctx *c, struct sbx_err *err)
 {
 	int r = check_kvm(err);
 	if (r < 0 || (r = sandbox_paths_resolve(&c->paths, c->o.kernel, c->o.initrd, err)) < 0)
 		return r;
-	if ((r = rundir_create(&c->dir, err)) < 0)
+	if ((r = (c->ext && c->ext->dir ? ext_dir_create(c, err) : rundir_create(&c->dir, err))) < 0)
+		return r;
+	if (c->o.image && (r = image_run_prepare(&c->o, &c->img, err)) < 0)
 		return r;
 	const char *hostname = c->o.hostname ? c->o.hostname : c->dir.id;
-	if ((r = encode_run(&c->o, hostname, &c->payload, &c->payload_len, err)) < 0)
+	if ((r = net_prepare(c, hostname, err)) < 0)
+		return r;
+	if ((r = encode_run(&c->o, c->ext, hostname, &c->net, &c->payload, &c->payload_len,
+			    err)) < 0)
 		return r;
 	char agent_sock[PATH_MAX + 16];
 	rundir_file(&c->dir, "rootfs.erofs", c->image);
@@ -246,7 +300,10 @@ static int prepare(struct run_ctx *c, struct sbx_err *err)
 	rundir_file(&c->dir, "serial.log", c->serial);
 	rundir_file(&c->dir, "vmm.log", c->vmm_log);
 	snprintf(agent_sock, sizeof(agent_sock), "%s_%u", c->uds, SBX_AGENT_PORT);
-	if ((r = rootfs_image_build(c->o.rootfs, c->image, err)) < 0)
+	/* An image's cached erofs is shared by every run: the guest must not be able to write it. */
+	if (c->o.image)
+		snprintf(c->image, sizeof(c->image), "%s,ro", c->img.rootfs.erofs);
+	else if ((r = rootfs_image_build(c->o.rootfs, c->image, err)) < 0)
 		return r;
 	if ((c->sigfd = block_signals(err)) < 0)
 		return c->sigfd;
@@ -279,15 +336,25 @@ static int boot(struct run_ctx *c, bool rebuild, struct sbx_err *err)
 		.boot_timer = timer && timer[0] ? timer : NULL,
 		.stderr_log = c->vmm_log,
 		.debug = c->o.debug,
+		.jail = !c->o.no_jail && jail_enabled_by_env(),
 		/* For kernel debugging (e.g. initcall_debug); not a user-facing option. */
 		.cmdline_extra = getenv("SANDBOX_KERNEL_CMDLINE_EXTRA"),
 	};
+	c->cfg.net_arg = net_sandbox_vmm_arg(&c->net);
+	c->cfg.net_fd = net_sandbox_tap_fd(&c->net);
 	if (!c->o.no_template) {
 		int r = rebuild ? acquire_template(c, true, err) : 0;
 		if (r < 0)
 			return r;
 		c->cfg.restore_dir = c->tmpl.snapshot;
 	}
+	/* Fresh daemons per VMM: virtiofsd serves one connection and exits when it closes. */
+	volumes_stop(&c->vols);
+	int vr = volumes_start(&c->vols, c->o.volumes, c->o.n_volumes, c->dir.path, err);
+	if (vr < 0)
+		return vr;
+	c->cfg.fs = c->vols.fs;
+	c->cfg.n_fs = c->vols.n;
 	c->vmm = (struct vmm_proc){.pid = -1, .pidfd = -1};
 	return vmm_spawn(&c->vmm, &c->paths, &c->cfg, err);
 }
@@ -299,9 +366,13 @@ static bool restore_refused(const struct run_ctx *c, const struct session_result
 	       WEXITSTATUS(c->vmm.status) == 1;
 }
 
-static void release_template(void *ctx)
+/* The guest is up: its memory is mapped and its virtio-fs back ends are connected. */
+static void vm_ready(void *ctx)
 {
-	template_release(ctx);
+	struct run_ctx *c = ctx;
+	template_release(&c->tmpl);
+	/* The sockets' paths are no longer needed: nothing to leave behind if we are killed. */
+	volumes_unlink_sockets(&c->vols);
 }
 
 static int run_session(struct run_ctx *c, struct session_result *res, struct sbx_err *err)
@@ -318,8 +389,9 @@ static int run_session(struct run_ctx *c, struct session_result *res, struct sbx
 		.interactive = c->o.interactive,
 		.boot_timeout_ms = boot_timeout_ms(),
 		/* Once the clone runs, its memory is mapped: the template may be replaced. */
-		.on_ready = release_template,
-		.ready_ctx = &c->tmpl,
+		.on_ready = vm_ready,
+		.ready_ctx = c,
+		.hooks = c->ext ? c->ext->hooks : NULL,
 	};
 	int r = session_run(&scfg, res, err);
 	tty_restore();
@@ -353,24 +425,33 @@ static int boot_and_run(struct run_ctx *c, struct sbx_err *err)
 	return r;
 }
 
-int cmd_run(int argc, char **argv)
+int run_vm(const struct run_opts *o, const struct run_ext *ext, struct sbx_err *err)
 {
-	struct sbx_err err = {0};
-	struct run_ctx c = {.sigfd = -1,
+	struct run_ctx c = {.o = *o,
+			    .ext = ext,
+			    .sigfd = -1,
 			    .listen_fd = -1,
 			    .vmm = {.pid = -1, .pidfd = -1},
 			    .tmpl = {.lock_fd = -1}};
-	int r = run_opts_parse(&c.o, argc, argv, &err);
+	int r = prepare(&c, err);
+	if (r >= 0)
+		r = boot_and_run(&c, err);
+	run_ctx_cleanup(&c);
+	return r;
+}
+
+int cmd_run(int argc, char **argv)
+{
+	struct sbx_err err = {0};
+	struct run_opts o;
+	int r = run_opts_parse(&o, argc, argv, &err);
 	if (r == 1)
 		return 0;
 	if (r < 0) {
 		fprintf(stderr, "sandbox: %s\n", err.msg);
 		return EXIT_SANDBOX_FAILED;
 	}
-	r = prepare(&c, &err);
-	if (r >= 0)
-		r = boot_and_run(&c, &err);
-	run_ctx_cleanup(&c);
+	r = run_vm(&o, NULL, &err);
 	if (r >= 0)
 		return r;
 	if (r < -128 && r >= -(128 + 64))

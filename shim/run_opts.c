@@ -8,12 +8,17 @@
 
 void run_usage(FILE *out)
 {
-	fputs("Usage: sandbox run [OPTIONS] --rootfs DIR [--] COMMAND [ARG...]\n"
+	fputs("Usage: sandbox run [OPTIONS] IMAGE [COMMAND [ARG...]]\n"
+	      "       sandbox run [OPTIONS] --rootfs DIR [--] COMMAND [ARG...]\n"
 	      "\n"
-	      "Run COMMAND in a container inside its own KVM micro-VM.\n"
+	      "Run COMMAND in a container inside its own KVM micro-VM, from an image in the local\n"
+	      "store (its Entrypoint, Cmd, Env, WorkingDir and User apply) or a rootfs directory.\n"
 	      "\n"
 	      "Options:\n"
-	      "  --rootfs DIR        container root filesystem (a directory)\n"
+	      "  --rootfs DIR        container root filesystem (a directory) instead of an IMAGE\n"
+	      "  --entrypoint CMD    replace the image's Entrypoint (and drop its Cmd); \"\" clears it\n"
+	      "  --root DIR          image store (default $SANDBOX_IMAGE_ROOT or /var/lib/sandbox)\n"
+	      "  --rm                remove the container's writable layer at exit (always done today)\n"
 	      "  --cpus N            vCPUs of the VM (default 1, max 8)\n"
 	      "  -m, --memory SIZE   guest RAM, e.g. 512M or 1G (default 256M)\n"
 	      "  -t, --tty           give the process a terminal\n"
@@ -22,9 +27,17 @@ void run_usage(FILE *out)
 	      "  -w, --workdir DIR   working directory inside the container\n"
 	      "  -u, --user U[:G]    user and group (numeric, or names from the rootfs's /etc/passwd)\n"
 	      "  --hostname NAME     container hostname\n"
+	      "  -p, --publish HOSTPORT:PORT[/tcp|/udp]  publish a container port on the host\n"
+	      "                      (repeatable; needs the default network)\n"
+	      "  --network none|default|ns:PATH  no network; an address on bridge sbx0 with NAT\n"
+	      "                      (the default); or the interface of the network namespace\n"
+	      "                      at PATH, as a CNI plugin set it up\n"
+	      "  -v, --volume HOSTDIR:DIR[:ro]  share a host directory at DIR over virtio-fs\n"
+	      "                      (repeatable, max 4; :ro makes it read-only)\n"
 	      "  --kernel FILE       guest kernel (default: the one built with sandbox)\n"
 	      "  --initrd FILE       guest initramfs (default: the one built with sandbox)\n"
 	      "  --no-template       cold-boot the VM instead of restoring the VM template\n"
+	      "  --no-jail           run the VMM unjailed (debugging only; docs/security.md)\n"
 	      "  --debug             show the guest console and VMM messages on stderr\n"
 	      "  -h, --help          show this help\n"
 	      "\n"
@@ -74,7 +87,9 @@ int parse_cpus(const char *s, unsigned *cpus, struct sbx_err *err)
 	return 0;
 }
 
-enum { OPT_ROOTFS = 256, OPT_CPUS, OPT_HOSTNAME, OPT_KERNEL, OPT_INITRD, OPT_DEBUG, OPT_NO_TEMPLATE };
+enum { OPT_ROOTFS = 256, OPT_CPUS, OPT_HOSTNAME, OPT_KERNEL, OPT_INITRD, OPT_DEBUG, OPT_NO_TEMPLATE, OPT_NO_JAIL };
+enum { OPT_ENTRYPOINT = 300, OPT_STORE_ROOT, OPT_RM };
+enum { OPT_NETWORK = 320 };
 
 static const struct option run_long_opts[] = {
 	{"rootfs", required_argument, NULL, OPT_ROOTFS},
@@ -90,6 +105,13 @@ static const struct option run_long_opts[] = {
 	{"initrd", required_argument, NULL, OPT_INITRD},
 	{"debug", no_argument, NULL, OPT_DEBUG},
 	{"no-template", no_argument, NULL, OPT_NO_TEMPLATE},
+	{"no-jail", no_argument, NULL, OPT_NO_JAIL},
+	{"entrypoint", required_argument, NULL, OPT_ENTRYPOINT},
+	{"root", required_argument, NULL, OPT_STORE_ROOT},
+	{"rm", no_argument, NULL, OPT_RM},
+	{"volume", required_argument, NULL, 'v'},
+	{"publish", required_argument, NULL, 'p'},
+	{"network", required_argument, NULL, OPT_NETWORK},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -147,8 +169,44 @@ static int apply_opt(struct run_opts *o, int c, const char *arg, struct sbx_err 
 	case OPT_DEBUG:
 		o->debug = true;
 		return 0;
+	case OPT_NO_JAIL:
+		o->no_jail = true;
+		return 0;
 	case OPT_NO_TEMPLATE:
 		o->no_template = true;
+		return 0;
+	case OPT_ENTRYPOINT:
+		o->entrypoint = arg;
+		return 0;
+	case OPT_STORE_ROOT:
+		if (!arg[0])
+			return sbx_err_setx(err, EINVAL, "--root must not be empty");
+		o->store_root = arg;
+		return 0;
+	case OPT_RM:
+		o->rm = true;
+		return 0;
+	case 'v':
+		if (o->n_volumes >= RUN_MAX_VOLUMES)
+			return sbx_err_setx(err, E2BIG, "too many -v options (max %u)",
+					    RUN_MAX_VOLUMES);
+		return volume_parse(arg, &o->volumes[o->n_volumes++], err);
+	case 'p':
+		if (o->n_publish >= NET_MAX_PUBLISH)
+			return sbx_err_setx(err, E2BIG, "too many -p options (max %d)",
+					    NET_MAX_PUBLISH);
+		return net_publish_parse(arg, &o->publish[o->n_publish++], err);
+	case OPT_NETWORK:
+		if (strncmp(arg, "ns:", 3) == 0 && arg[3] == '/') {
+			o->netns = arg + 3;
+			o->network_none = false;
+			return 0;
+		}
+		if (strcmp(arg, "none") && strcmp(arg, "default"))
+			return sbx_err_setx(err, EINVAL,
+					    "--network '%s': expected none, default or ns:PATH", arg);
+		o->network_none = strcmp(arg, "none") == 0;
+		o->netns = NULL;
 		return 0;
 	}
 	return sbx_err_setx(err, EINVAL, "unknown option (see 'sandbox run --help')");
@@ -164,7 +222,7 @@ int run_opts_parse(struct run_opts *o, int argc, char *const *argv, struct sbx_e
 	optind = 1;
 	opterr = 0;
 	int c;
-	while ((c = getopt_long(argc, argv, "+:m:tie:w:u:h", run_long_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:m:tie:w:u:v:p:h", run_long_opts, NULL)) != -1) {
 		if (c == 'h') {
 			run_usage(stdout);
 			return 1;
@@ -181,10 +239,20 @@ int run_opts_parse(struct run_opts *o, int argc, char *const *argv, struct sbx_e
 		if (r < 0)
 			return r;
 	}
-	if (optind >= argc)
-		return sbx_err_setx(err, EINVAL, "run: no command given (usage: sandbox run --rootfs DIR -- CMD [ARG...])");
-	if (!o->rootfs)
-		return sbx_err_setx(err, EINVAL, "run: no root filesystem: pass --rootfs DIR");
+	if (!o->rootfs && optind < argc) {
+		/* docker's form: the first operand is the image, the rest (maybe none) its CMD. */
+		o->image = argv[optind++];
+		if (!o->image[0])
+			return sbx_err_setx(err, EINVAL, "run: empty image name");
+	} else if (o->rootfs && (o->entrypoint || o->store_root)) {
+		return sbx_err_setx(err, EINVAL, "run: --entrypoint and --root go with an IMAGE, not --rootfs");
+	}
+	if (optind >= argc && !o->image)
+		return sbx_err_setx(err, EINVAL, o->rootfs
+			? "run: no command given (usage: sandbox run --rootfs DIR -- CMD [ARG...])"
+			: "run: no image given (usage: sandbox run [OPTIONS] IMAGE [CMD...], or --rootfs DIR -- CMD...)");
+	if ((o->network_none || o->netns) && o->n_publish)
+		return sbx_err_setx(err, EINVAL, "run: -p needs the default network");
 	o->argv = argv + optind;
 	o->argc = argc - optind;
 	return 0;

@@ -8,6 +8,8 @@
 #include <stdio.h>
 
 #include "../common/error.h"
+#include "net_local.h"
+#include "volume.h"
 
 #define RUN_MAX_ENV 1024
 #define RUN_DEFAULT_CPUS 1
@@ -26,6 +28,7 @@ struct run_opts {
 	bool interactive;
 	bool debug;
 	bool no_template; /* cold boot instead of restoring the VM template */
+	bool no_jail; /* --no-jail: the VMM runs unjailed (debugging only) */
 	const char *env[RUN_MAX_ENV];
 	size_t n_env;
 	const char *workdir;
@@ -33,6 +36,18 @@ struct run_opts {
 	const char *hostname;
 	char *const *argv; /* command, points into the caller's argv */
 	int argc;
+	/* The IMAGE form (no --rootfs): argv/argc are the CMD after IMAGE, possibly none. */
+	const char *image;
+	const char *entrypoint; /* --entrypoint; "" clears the image's */
+	const char *store_root; /* --root: the image store (NULL: image_store.h's default) */
+	bool rm;		/* --rm: accepted; the writable layer is always discarded today */
+	struct volume volumes[RUN_MAX_VOLUMES]; /* -v HOSTDIR:CONTAINERDIR[:ro] */
+	size_t n_volumes;
+	const char *user_db;	/* where -u names are looked up (NULL: rootfs); set for images */
+	struct net_publish publish[NET_MAX_PUBLISH]; /* -p HOSTPORT:CPORT[/proto] */
+	size_t n_publish;
+	bool network_none; /* --network none: the guest gets only lo */
+	const char *netns; /* --network ns:PATH: join that network namespace's interface */
 };
 
 /*

@@ -135,8 +135,15 @@ static int handle_frame(struct session *s, const struct sbx_frame_hdr *h, const 
 	if (s->state != S_RUNNING)
 		return sbx_err_setx(err, EPROTO, "agent sent message %#x before HELLO", h->type);
 	switch (h->type) {
-	case SBX_MSG_STARTED:
+	case SBX_MSG_CREATED:
+	case SBX_MSG_STARTED: {
+		uint32_t pid = 0;
+		if (sbx_u32_decode(p, h->len, &pid) < 0)
+			return sbx_err_setx(err, EPROTO, "malformed frame %#x from the agent", h->type);
+		if (s->cfg->hooks && s->cfg->hooks->on_event)
+			s->cfg->hooks->on_event(s->cfg->hooks->ctx, s, h->type, pid);
 		return 0;
+	}
 	case SBX_MSG_STDOUT:
 		write_out(STDOUT_FILENO, p, h->len, &s->stdout_broken);
 		return 0;
@@ -187,7 +194,7 @@ static int read_conn(struct session *s, struct sbx_err *err)
 	}
 	if (n == 0) {
 		/* Usually the VM is going away: its exit status says why better than the socket. */
-		if (vmm_wait(s->cfg->vmm, 2000) == 0)
+		if (s->cfg->vmm && vmm_wait(s->cfg->vmm, 2000) == 0)
 			return vmm_died(s, err);
 		return sbx_err_setx(err, ECONNRESET,
 				    "the guest agent closed the connection before the container exited");
@@ -275,13 +282,27 @@ static int ms_until(const struct timespec *deadline)
 	return ms < 0 ? 0 : (ms > 1000000 ? 1000000 : (int)ms);
 }
 
-enum { P_LISTEN, P_CONN, P_STDIN, P_SIG, P_VMM, P_N };
+enum { P_LISTEN, P_CONN, P_STDIN, P_SIG, P_VMM, P_CTL, P_N };
+
+pid_t session_vmm_pid(const struct session *s)
+{
+	return s->cfg->vmm->pid;
+}
+
+int session_send(struct session *s, uint32_t type, const void *payload, size_t len)
+{
+	if (s->state != S_RUNNING)
+		return -ENOTCONN;
+	return outq_push(&s->out, type, payload, len);
+}
 
 static void fill_pollfds(struct session *s, struct pollfd *p)
 {
 	for (int i = 0; i < P_N; i++)
 		p[i] = (struct pollfd){.fd = -1};
-	if (s->state == S_WAIT_CONN)
+	const struct session_hooks *h = s->cfg->hooks;
+	if (s->state == S_WAIT_CONN ||
+	    (s->state == S_RUNNING && h && h->want_accept && h->want_accept(h->ctx)))
 		p[P_LISTEN] = (struct pollfd){.fd = s->cfg->listen_fd, .events = POLLIN};
 	if (s->conn >= 0)
 		p[P_CONN] = (struct pollfd){
@@ -290,7 +311,9 @@ static void fill_pollfds(struct session *s, struct pollfd *p)
 	if (s->state == S_RUNNING && s->stdin_open && s->out.len - s->out.off < OUTQ_HIGH_WATER)
 		p[P_STDIN] = (struct pollfd){.fd = STDIN_FILENO, .events = POLLIN};
 	p[P_SIG] = (struct pollfd){.fd = s->cfg->sigfd, .events = POLLIN};
-	p[P_VMM] = (struct pollfd){.fd = s->cfg->vmm->pidfd, .events = POLLIN};
+	p[P_VMM] = (struct pollfd){.fd = s->cfg->vmm ? s->cfg->vmm->pidfd : -1, .events = POLLIN};
+	if (s->state == S_RUNNING && s->cfg->hooks && s->cfg->hooks->on_ctl)
+		p[P_CTL] = (struct pollfd){.fd = s->cfg->hooks->ctl_fd, .events = POLLIN};
 }
 
 static int session_step(struct session *s, struct sbx_err *err)
@@ -316,8 +339,15 @@ static int session_step(struct session *s, struct sbx_err *err)
 			r = sbx_err_set(err, -r, "write to the guest agent");
 	if (!r && s->state == S_WAIT_CONN && p[P_LISTEN].revents)
 		r = accept_agent(s, err);
+	else if (!r && s->state == S_RUNNING && p[P_LISTEN].revents) {
+		int fd = accept4(s->cfg->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd >= 0)
+			s->cfg->hooks->on_accept(s->cfg->hooks->ctx, fd);
+	}
 	if (!r && s->state == S_RUNNING && p[P_STDIN].revents)
 		r = read_stdin(s, err);
+	if (!r && s->state == S_RUNNING && p[P_CTL].revents)
+		s->cfg->hooks->on_ctl(s->cfg->hooks->ctx, s);
 	/* Only after draining the connection: the agent's last frames may race the VMM's exit. */
 	if (!r && s->state != S_DONE && p[P_VMM].revents && !(p[P_CONN].revents & POLLIN))
 		r = vmm_died(s, err);
@@ -328,6 +358,11 @@ int session_run(const struct session_cfg *cfg, struct session_result *res, struc
 {
 	struct session s = {.cfg = cfg, .res = res, .state = S_WAIT_CONN, .conn = -1};
 	s.stdin_open = cfg->interactive;
+	if (cfg->hooks && cfg->hooks->connected) {
+		s.conn = cfg->hooks->conn_fd;
+		s.state = S_WAIT_HELLO;
+		fcntl(s.conn, F_SETFL, fcntl(s.conn, F_GETFL) | O_NONBLOCK);
+	}
 	res->completed = false;
 	res->hello = false;
 	res->exit_code = 125;

@@ -8,10 +8,28 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "../common/error.h"
 #include "../common/proto.h"
 #include "vmm_proc.h"
+
+struct session;
+
+/* OCI monitor hooks (shim/monitor.c); `sandbox run` leaves them NULL. */
+struct session_hooks {
+	int ctl_fd; /* polled for POLLIN once the agent said HELLO; on_ctl is called then */
+	void (*on_ctl)(void *ctx, struct session *s);
+	/* CREATED and STARTED from the agent: value is the guest pid they carry. */
+	void (*on_event)(void *ctx, struct session *s, uint32_t type, uint32_t value);
+	/* While want_accept says so, connections on listen_fd go to on_accept (exec sessions). */
+	bool (*want_accept)(void *ctx);
+	void (*on_accept)(void *ctx, int fd);
+	/* `sandbox exec`: conn_fd is already the agent's connection; there is no VMM (vmm NULL). */
+	bool connected;
+	int conn_fd;
+	void *ctx;
+};
 
 struct session_cfg {
 	int listen_fd; /* unix socket the VMM connects guest port 1024 to */
@@ -25,6 +43,7 @@ struct session_cfg {
 	/* Called once at HELLO: the VM is up (a restore is complete), e.g. to drop a lock. */
 	void (*on_ready)(void *ctx);
 	void *ready_ctx;
+	const struct session_hooks *hooks; /* NULL: none */
 };
 
 struct session_result {
@@ -40,5 +59,10 @@ struct session_result {
  * which case res->exit_code is 128+signal).
  */
 int session_run(const struct session_cfg *cfg, struct session_result *res, struct sbx_err *err);
+
+/* Queues a frame to the agent (from a hook); -ENOMEM, or -ENOTCONN before the RUN went out. */
+int session_send(struct session *s, uint32_t type, const void *payload, size_t len);
+/* The VMM process of the session (e.g. to stop its vCPUs with SIGSTOP). */
+pid_t session_vmm_pid(const struct session *s);
 
 #endif

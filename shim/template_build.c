@@ -24,6 +24,7 @@
 #include "template.h"
 #include "rundir.h"
 #include "vmm_proc.h"
+#include "volume.h"
 
 #define BUILD_TIMEOUT_S 300
 #define TEMPLATE_BUILD_CID 3 /* clones get other CIDs (run.c), so the agent sees the change */
@@ -113,6 +114,9 @@ static int boot_and_snapshot(const struct template_spec *spec, const char *dir, 
 	    .serial_log = serial,
 	    .stderr_log = log,
 	    .cmdline_extra = "sandbox.template=1",
+	    /* Empty virtio-fs slots: a clone's `-v` shares fill them (docs/virtiofs.md). */
+	    .fs = volume_template_slots,
+	    .n_fs = VIRTIOFSD_SLOTS,
 	};
 	struct vmm_proc v = {.pid = -1, .pidfd = -1};
 	int r = vmm_spawn(&v, &spec->paths, &cfg, err);

@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -12,8 +13,9 @@
 #include <unistd.h>
 
 #include "../common/cleanup.h"
+#include "jail_vmm.h"
 
-#define VMM_MAX_ARGS 32
+#define VMM_MAX_ARGS (34 + 2 * VMM_MAX_FS)
 
 #define PUSH(...)                                                                                  \
 	do {                                                                                       \
@@ -59,18 +61,46 @@ static void build_argv(const char **argv, char bufs[][32], const struct sandbox_
 		PUSH("--debug");
 	if (cfg->boot_timer)
 		PUSH("--boot-timer", cfg->boot_timer);
+	static char fs_arg[VMM_MAX_FS][PATH_MAX + 48]; /* vmm_spawn runs on one thread */
+	for (unsigned i = 0; i < cfg->n_fs && i < VMM_MAX_FS; i++) {
+		const struct vmm_fs *f = &cfg->fs[i];
+		snprintf(fs_arg[i], sizeof(fs_arg[i]), "tag=%s%s%s", f->tag, f->socket ? ",socket=" : "",
+			 f->socket ? f->socket : "");
+		PUSH("--fs", fs_arg[i]);
+	}
+	if (cfg->net_arg)
+		PUSH("--net", cfg->net_arg);
+	else if (!cfg->restore_dir)
+		PUSH("--net", "none"); /* templates carry a slot a clone fills (docs/networking.md) */
 	argv[n] = NULL;
 }
 
+/* What the child reports when it cannot exec: errno and the step that failed. */
+struct child_error {
+	int code;
+	char what[96];
+};
+
+static void child_fail(int errpipe, int code, const char *what)
+{
+	struct child_error ce = { .code = code };
+	strncpy(ce.what, what, sizeof(ce.what) - 1);
+	if (write(errpipe, &ce, sizeof(ce)) < 0)
+		_exit(127);
+	_exit(127);
+}
+
 /* Runs in the child between fork and exec: only async-signal-safe calls. */
-static void child_exec(const char **argv, const struct vmm_cfg *cfg, pid_t parent, int errpipe)
+static void child_exec(const char **argv, const struct vmm_cfg *cfg, pid_t parent, int errpipe,
+		       const struct jail *jail)
 {
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	signal(SIGPIPE, SIG_DFL);
 	setpgid(0, 0);
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+	/* In its own pid namespace (jail) the parent is outside: getppid() is 0 there. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != (jail ? 0 : parent))
 		_exit(127);
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (null >= 0)
@@ -83,11 +113,14 @@ static void child_exec(const char **argv, const struct vmm_cfg *cfg, pid_t paren
 	}
 	if (null >= 0)
 		dup2(cfg->debug ? 2 : null, 1);
+	if (cfg->net_fd > 2 && fcntl(cfg->net_fd, F_SETFD, 0) < 0)
+		child_fail(errpipe, errno, "keep the tap fd open");
+	const char *what = "exec";
+	int r = jail ? jail_enter(jail, &what) : 0;
+	if (r < 0)
+		child_fail(errpipe, -r, what);
 	execv(argv[0], (char *const *)argv);
-	int e = errno;
-	if (write(errpipe, &e, sizeof(e)) < 0)
-		_exit(127);
-	_exit(127);
+	child_fail(errpipe, errno, "exec");
 }
 
 int vmm_spawn(struct vmm_proc *v, const struct sandbox_paths *p, const struct vmm_cfg *cfg,
@@ -95,7 +128,19 @@ int vmm_spawn(struct vmm_proc *v, const struct sandbox_paths *p, const struct vm
 {
 	const char *argv[VMM_MAX_ARGS];
 	char bufs[3][32];
-	build_argv(argv, bufs, p, cfg);
+	struct sandbox_paths jp;
+	struct vmm_cfg jcfg;
+	v->jail = NULL;
+	if (cfg->jail) {
+		if (!(v->jail = malloc(sizeof(*v->jail))))
+			return sbx_err_set(err, ENOMEM, "jail");
+		int r = jail_vmm_prepare(v->jail, p, cfg, &jp, &jcfg, err);
+		if (r < 0) {
+			free(steal_ptr(v->jail));
+			return r;
+		}
+	}
+	build_argv(argv, bufs, v->jail ? &jp : p, v->jail ? &jcfg : cfg);
 
 	int pipefd[2];
 	if (pipe2(pipefd, O_CLOEXEC) < 0)
@@ -103,11 +148,15 @@ int vmm_spawn(struct vmm_proc *v, const struct sandbox_paths *p, const struct vm
 	cleanup_close int rd = pipefd[0];
 	cleanup_close int wr = pipefd[1];
 	pid_t parent = getpid();
-	pid_t pid = fork();
-	if (pid < 0)
-		return sbx_err_set(err, errno, "fork");
+	pid_t pid = v->jail ? jail_clone() : fork();
+	if (pid < 0) {
+		int e = errno;
+		v->pid = v->pidfd = -1;
+		vmm_stop(v); /* releases the jail */
+		return sbx_err_set(err, e, "fork");
+	}
 	if (pid == 0)
-		child_exec(argv, cfg, parent, wr);
+		child_exec(argv, cfg, parent, wr, v->jail);
 	close(steal_fd(wr));
 	v->pid = pid;
 	v->reaped = false;
@@ -118,11 +167,14 @@ int vmm_spawn(struct vmm_proc *v, const struct sandbox_paths *p, const struct vm
 		vmm_stop(v);
 		return sbx_err_set(err, e, "pidfd_open");
 	}
-	int child_errno;
-	ssize_t n = read(rd, &child_errno, sizeof(child_errno));
-	if (n == sizeof(child_errno)) {
+	struct child_error ce;
+	ssize_t n = read(rd, &ce, sizeof(ce));
+	if (n == sizeof(ce)) {
 		vmm_stop(v);
-		return sbx_err_set(err, child_errno, "exec '%s'", p->vmm);
+		ce.what[sizeof(ce.what) - 1] = '\0';
+		if (strcmp(ce.what, "exec"))
+			return sbx_err_set(err, ce.code, "jail for '%s': %s", p->vmm, ce.what);
+		return sbx_err_set(err, ce.code, "exec '%s'", p->vmm);
 	}
 	return 0;
 }
@@ -146,6 +198,8 @@ int vmm_wait(struct vmm_proc *v, int timeout_ms)
 	if (w == v->pid) {
 		v->status = st;
 		v->reaped = true;
+		jail_release(v->jail);
+		free(steal_ptr(v->jail));
 	}
 	if (v->pidfd >= 0) {
 		close(v->pidfd);
@@ -165,6 +219,10 @@ void vmm_stop(struct vmm_proc *v)
 	v->status = st;
 	v->reaped = true;
 out:
+	if (v->reaped || v->pid <= 0) {
+		jail_release(v->jail);
+		free(steal_ptr(v->jail));
+	}
 	if (v->pidfd >= 0) {
 		close(v->pidfd);
 		v->pidfd = -1;
@@ -173,6 +231,8 @@ out:
 
 const char *vmm_exit_reason(int status)
 {
+	if (WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS)
+		return "the VMM made a system call outside its seccomp allowlist (SIGSYS)";
 	if (WIFSIGNALED(status))
 		return WTERMSIG(status) == SIGKILL ? "the VMM was killed" : "the VMM crashed";
 	switch (WEXITSTATUS(status)) {

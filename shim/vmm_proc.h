@@ -8,6 +8,8 @@
 #include "../common/error.h"
 #include "paths.h"
 
+#define VMM_MAX_FS 8u
+
 struct vmm_cfg {
 	unsigned cpus;	   /* cold boot and template build; a restore takes the template's */
 	unsigned memory_mib;
@@ -22,6 +24,19 @@ struct vmm_cfg {
 	const char *stderr_log; /* the VMM's stderr goes here unless debug */
 	const char *cmdline_extra; /* appended to the guest kernel command line, or NULL */
 	bool debug;
+	bool jail; /* run the VMM in its jail (shim/jail.h); off: --no-jail, SANDBOX_NO_JAIL=1 */
+	/*
+	 * virtio-fs devices (docs/virtiofs.md): a template's empty slots (socket NULL) or a run's
+	 * shares, each served by the vhost-user socket of its virtiofsd (a host path).
+	 */
+	const struct vmm_fs {
+		const char *tag;
+		const char *socket;
+	} *fs;
+	unsigned n_fs; /* <= VMM_MAX_FS */
+	/* --net value ("fd=N[,...]"); NULL: a boot gets an empty slot, a restore none. */
+	const char *net_arg;
+	int net_fd; /* > 2: the tap named in net_arg, kept open across exec */
 };
 
 struct vmm_proc {
@@ -29,6 +44,7 @@ struct vmm_proc {
 	int pidfd; /* readable when the VMM has exited */
 	bool reaped;
 	int status; /* wait status once reaped */
+	struct jail *jail; /* released once the VMM was reaped */
 };
 
 /*

@@ -52,6 +52,28 @@ START_TEST(test_defaults_and_command_without_dashes)
 }
 END_TEST
 
+/* docker's form: IMAGE then its optional CMD; the image's own options before it. */
+START_TEST(test_image_form)
+{
+	struct run_opts o;
+	struct sbx_err err = {0};
+	char *argv[] = {"run", "--rm", "--root", "/s", "--entrypoint", "", "busybox", "ls", "-l", NULL};
+	ck_assert_int_eq(parse(&o, &err, argv), 0);
+	ck_assert_ptr_null(o.rootfs);
+	ck_assert_str_eq(o.image, "busybox");
+	ck_assert_str_eq(o.store_root, "/s");
+	ck_assert_str_eq(o.entrypoint, "");
+	ck_assert(o.rm);
+	ck_assert_int_eq(o.argc, 2);
+	ck_assert_str_eq(o.argv[1], "-l");
+	char *bare[] = {"run", "busybox", NULL};
+	ck_assert_int_eq(parse(&o, &err, bare), 0);
+	ck_assert_str_eq(o.image, "busybox");
+	ck_assert_int_eq(o.argc, 0); /* the image's Entrypoint/Cmd decide */
+	ck_assert_ptr_null(o.entrypoint);
+}
+END_TEST
+
 START_TEST(test_rejections)
 {
 	struct {
@@ -59,7 +81,9 @@ START_TEST(test_rejections)
 		const char *msg;
 	} cases[] = {
 		{{"run", "--rootfs", "/r", NULL}, "no command"},
-		{{"run", "true", NULL}, "--rootfs"},
+		{{"run", NULL}, "no image given"},
+		{{"run", "--rootfs", "/r", "--entrypoint", "/x", "y", NULL}, "go with an IMAGE"},
+		{{"run", "--root", "", "busybox", NULL}, "--root"},
 		{{"run", "--rootfs", "/r", "--cpus", "0", "x", NULL}, "--cpus"},
 		{{"run", "--rootfs", "/r", "--cpus", "2x", "x", NULL}, "--cpus"},
 		{{"run", "--rootfs", "/r", "-m", "1T", "x", NULL}, "memory size"},
@@ -143,6 +167,7 @@ int main(void)
 	TCase *tc = tcase_create("parse");
 	tcase_add_test(tc, test_full_command_line);
 	tcase_add_test(tc, test_defaults_and_command_without_dashes);
+	tcase_add_test(tc, test_image_form);
 	tcase_add_test(tc, test_rejections);
 	tcase_add_test(tc, test_memory_sizes);
 	tcase_add_test(tc, test_user_resolution);
