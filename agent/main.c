@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,12 +19,15 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../common/cleanup.h"
 #include "agent.h"
 
 #define GUEST_RUN_DIR "/run/c"
+/* How long PID 1 waits for the host to close the connection before powering off anyway. */
+#define HOST_CLOSE_WAIT_MS 10000
 
 struct opts {
 	const char *test_connect, *test_rootfs, *test_run_dir;
@@ -56,6 +60,42 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	return optind == argc ? 0 : -1;
 }
 
+static int64_t ms_left(const struct timespec *deadline)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (deadline->tv_sec - now.tv_sec) * 1000 + (deadline->tv_nsec - now.tv_nsec) / 1000000;
+}
+
+/*
+ * The host closes its end once it has read EXIT or ERROR. Until then those last frames may still
+ * sit in this kernel's vsock send queue (a worker moves them to the virtqueue) or in the VMM's
+ * device, and the reset that powers the VM off waits for neither: powering off at once lost the
+ * exit status under load. So half-close, then wait for the host's EOF (bounded).
+ */
+static void pid1_wait_host_close(int fd)
+{
+	struct timespec deadline;
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += HOST_CLOSE_WAIT_MS / 1000;
+	shutdown(fd, SHUT_WR);
+	for (;;) {
+		int64_t left = ms_left(&deadline);
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		int r = left > 0 ? poll(&p, 1, (int)left) : 0;
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			agent_console("the host did not close the connection; powering off");
+			return;
+		}
+		char buf[512];
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
+			return;
+	}
+}
+
 __attribute__((noreturn)) static void pid1_main(void)
 {
 	struct sbx_err err = {0};
@@ -78,6 +118,7 @@ __attribute__((noreturn)) static void pid1_main(void)
 				      .vsock_cid = agent_conn_cid(fd)};
 	if (agent_serve(fd, &cfg, &err) < 0)
 		agent_console("%s", err.msg);
+	pid1_wait_host_close(fd);
 	agent_stage(AGENT_STAGE_EXITING);
 	close(fd);
 	pid1_poweroff();

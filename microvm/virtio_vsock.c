@@ -442,6 +442,9 @@ static void vsock_destroy(void *dev)
 	struct virtio_vsock *vs = dev;
 	if (vs->thread_started) {
 		pthread_mutex_lock(&vs->t.lock);
+		/* What the guest queued right before it reset reaches the host: the I/O thread may
+		 * not have run since the last kick. */
+		vsock_round(vs);
 		vs->stop = true;
 		pthread_mutex_unlock(&vs->t.lock);
 		vsock_kick(vs);
