@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "detach.h"
 #include "image_cmd.h"
 #include "oci_cmd.h"
 #include "oci_log.h"
@@ -24,8 +25,11 @@ static const struct command commands[] = {
 	{"kill", cmd_oci_kill, "OCI: send a signal to a container's process"},
 	{"delete", cmd_oci_delete, "OCI: delete a container (--force: also a running one)"},
 	{"list", cmd_oci_list, "OCI: list containers (--format table|json, -q)"},
-	{"exec", cmd_oci_exec, "OCI: run another process inside a running container"},
-	{"ps", cmd_oci_ps, "OCI: list a container's processes (guest pids)"},
+	{"exec", cmd_exec_dispatch, "run another process inside a running container (-i, -t)"},
+	{"ps", cmd_ps_dispatch, "list containers ([-a] [-q]), or with an ID its processes (runc)"},
+	{"logs", cmd_logs, "print a detached container's output (-f: follow)"},
+	{"stop", cmd_stop, "stop a detached container (SIGTERM, SIGKILL after -t SECONDS)"},
+	{"rm", cmd_rm, "remove a stopped container (-f: also a running one)"},
 	{"pause", cmd_oci_pause, "OCI: stop a running container's VM (its vCPUs)"},
 	{"resume", cmd_oci_resume, "OCI: continue a paused container's VM"},
 	{"spec", cmd_oci_spec, "OCI: write a default config.json"},

@@ -407,6 +407,10 @@ static int build_opts(const struct monitor_cfg *cfg, struct run_opts *o, char *r
 		      struct sbx_err *err)
 {
 	const struct oci_process *p = &cfg->spec->process;
+	if (cfg->opts) {
+		*o = *cfg->opts;
+		return 0;
+	}
 	memset(o, 0, sizeof(*o));
 	rootfs_path(cfg, rootfs, PATH_MAX);
 	snprintf(user, 32, "%u:%u", p->uid, p->gid);
@@ -441,7 +445,8 @@ static int monitor_init(struct monitor *m, const struct monitor_cfg *cfg, struct
 	snprintf(m->st.created + n, sizeof(m->st.created) - n, ".%09ldZ", now.tv_nsec);
 	snprintf(m->st.id, sizeof(m->st.id), "%s", cfg->id);
 	snprintf(m->st.bundle, sizeof(m->st.bundle), "%s", cfg->bundle);
-	rootfs_path(cfg, m->st.rootfs, sizeof(m->st.rootfs));
+	if (!cfg->opts)
+		rootfs_path(cfg, m->st.rootfs, sizeof(m->st.rootfs));
 	m->st.pid = getpid();
 	m->st.pid_start = oci_pid_start_time(m->st.pid);
 	m->st.exit_code = -1;
@@ -489,6 +494,8 @@ int monitor_run(const struct monitor_cfg *cfg)
 				      .hold = true,
 				      .add_gids = cfg->spec->process.add_gids,
 				      .n_add_gids = cfg->spec->process.n_add_gids,
+				      /* run -d: the network options are the CLI's, as in a foreground run */
+				      .cli_network = cfg->opts != NULL,
 				      .hooks = &hooks};
 		char dir[PATH_MAX];
 		oci_state_dir(cfg->id, dir, sizeof(dir));

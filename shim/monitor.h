@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "oci_spec.h"
+#include "run_opts.h"
 
 struct monitor_cfg {
 	const char *id;
@@ -23,6 +24,10 @@ struct monitor_cfg {
 	int notify_fd;
 	bool auto_start;	    /* run: START as soon as the container is created */
 	const char *console_socket; /* send the pty master there (SCM_RIGHTS), or NULL */
+	/* Detached image runs (shim/detach.c): the process and disk come from these prepared
+	 * `sandbox run` options instead of spec->process and the bundle; spec then carries only
+	 * annotations (no hooks) and bundle is "". */
+	const struct run_opts *opts;
 };
 
 /* Runs the container to its end; returns the status the monitor process exits with. */

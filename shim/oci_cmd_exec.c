@@ -20,6 +20,7 @@
 #include "../common/cleanup.h"
 #include "../common/proto.h"
 #include "monitor.h"
+#include "detach.h"
 #include "oci_cmd.h"
 #include "oci_log.h"
 #include "oci_spec.h"
@@ -306,7 +307,9 @@ int cmd_oci_exec(int argc, char **argv)
 	    : s == OCI_PAUSED  ? oci_fail("cannot exec in a paused container")
 	    : s != OCI_RUNNING ? oci_fail("cannot exec in a container that is not running")
 			       : 0;
-	if (r == 0 && oci_spec_load(st.bundle, &spec, &err) < 0)
+	if (r == 0 && !st.bundle[0] && detach_exec_process(&spec.process) < 0)
+		r = oci_fail("out of memory"); /* a detached image container (shim/detach.h) */
+	else if (r == 0 && st.bundle[0] && oci_spec_load(st.bundle, &spec, &err) < 0)
 		r = oci_fail("%s", err.msg);
 	const struct oci_process *base = &spec.process;
 	if (r == 0 && o.process_file) {

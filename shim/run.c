@@ -17,6 +17,7 @@
 
 #include "../common/cleanup.h"
 #include "../common/proto.h"
+#include "detach.h"
 #include "image_run.h"
 #include "net_sandbox.h"
 #include "paths.h"
@@ -267,11 +268,13 @@ static int ext_dir_create(struct run_ctx *c, struct sbx_err *err)
 
 /*
  * The run's network (shim/net_sandbox.h). An OCI run (ext) has a network only when its
- * config.json names a network namespace, which the monitor puts in o.netns.
+ * config.json names a network namespace, which the monitor puts in o.netns; a detached
+ * `run -d` keeps the command line's --network and -p.
  */
 static int net_prepare(struct run_ctx *c, const char *hostname, struct sbx_err *err)
 {
-	struct net_sandbox_spec spec = {.none = c->o.network_none || (c->ext && !c->o.netns),
+	bool oci_without_netns = c->ext && !c->ext->cli_network && !c->o.netns;
+	struct net_sandbox_spec spec = {.none = c->o.network_none || oci_without_netns,
 					.netns = c->o.netns,
 					.publish = c->o.publish,
 					.n_publish = c->o.n_publish};
@@ -451,6 +454,8 @@ int cmd_run(int argc, char **argv)
 		fprintf(stderr, "sandbox: %s\n", err.msg);
 		return EXIT_SANDBOX_FAILED;
 	}
+	if (o.detach || o.name)
+		return detach_run(&o);
 	r = run_vm(&o, NULL, &err);
 	if (r >= 0)
 		return r;

@@ -20,6 +20,7 @@ struct run_ext {
 	const uint32_t *add_gids;
 	size_t n_add_gids;
 	const struct session_hooks *hooks;
+	bool cli_network; /* o's --network/-p apply (run -d), not only an OCI netns path */
 };
 
 /*

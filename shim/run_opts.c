@@ -19,6 +19,8 @@ void run_usage(FILE *out)
 	      "  --entrypoint CMD    replace the image's Entrypoint (and drop its Cmd); \"\" clears it\n"
 	      "  --root DIR          image store (default $SANDBOX_IMAGE_ROOT or /var/lib/sandbox)\n"
 	      "  --rm                remove the container's writable layer at exit (always done today)\n"
+	      "  -d, --detach        run an IMAGE in the background; print its id (docs/images.md)\n"
+	      "  --name NAME         the detached container's name (default: a generated id)\n"
 	      "  --cpus N            vCPUs of the VM (default 1, max 8)\n"
 	      "  -m, --memory SIZE   guest RAM, e.g. 512M or 1G (default 256M)\n"
 	      "  -t, --tty           give the process a terminal\n"
@@ -90,6 +92,7 @@ int parse_cpus(const char *s, unsigned *cpus, struct sbx_err *err)
 enum { OPT_ROOTFS = 256, OPT_CPUS, OPT_HOSTNAME, OPT_KERNEL, OPT_INITRD, OPT_DEBUG, OPT_NO_TEMPLATE, OPT_NO_JAIL };
 enum { OPT_ENTRYPOINT = 300, OPT_STORE_ROOT, OPT_RM };
 enum { OPT_NETWORK = 320 };
+enum { OPT_NAME = 340 };
 
 static const struct option run_long_opts[] = {
 	{"rootfs", required_argument, NULL, OPT_ROOTFS},
@@ -112,6 +115,8 @@ static const struct option run_long_opts[] = {
 	{"volume", required_argument, NULL, 'v'},
 	{"publish", required_argument, NULL, 'p'},
 	{"network", required_argument, NULL, OPT_NETWORK},
+	{"detach", no_argument, NULL, 'd'},
+	{"name", required_argument, NULL, OPT_NAME},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -196,6 +201,14 @@ static int apply_opt(struct run_opts *o, int c, const char *arg, struct sbx_err 
 			return sbx_err_setx(err, E2BIG, "too many -p options (max %d)",
 					    NET_MAX_PUBLISH);
 		return net_publish_parse(arg, &o->publish[o->n_publish++], err);
+	case 'd':
+		o->detach = true;
+		return 0;
+	case OPT_NAME:
+		if (!arg[0])
+			return sbx_err_setx(err, EINVAL, "--name must not be empty");
+		o->name = arg;
+		return 0;
 	case OPT_NETWORK:
 		if (strncmp(arg, "ns:", 3) == 0 && arg[3] == '/') {
 			o->netns = arg + 3;
@@ -222,7 +235,7 @@ int run_opts_parse(struct run_opts *o, int argc, char *const *argv, struct sbx_e
 	optind = 1;
 	opterr = 0;
 	int c;
-	while ((c = getopt_long(argc, argv, "+:m:tie:w:u:v:p:h", run_long_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:m:tie:w:u:v:p:hd", run_long_opts, NULL)) != -1) {
 		if (c == 'h') {
 			run_usage(stdout);
 			return 1;

@@ -48,6 +48,8 @@ struct run_opts {
 	size_t n_publish;
 	bool network_none; /* --network none: the guest gets only lo */
 	const char *netns; /* --network ns:PATH: join that network namespace's interface */
+	bool detach;	   /* -d: run in the background under a monitor (shim/detach.c) */
+	const char *name;  /* --name: the detached container's id (default: generated) */
 };
 
 /*

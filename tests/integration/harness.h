@@ -5,18 +5,22 @@
 #ifndef SANDBOX_TEST_HARNESS_H
 #define SANDBOX_TEST_HARNESS_H
 
+#include <arpa/inet.h>
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 struct cmd_result {
@@ -282,6 +286,40 @@ static int h_count_entries(const char *dir)
 	if (d)
 		closedir(d);
 	return n;
+}
+
+/* HTTP GET with retries (the guest is slow): the body, or "" on failure. */
+static char *h_http_get(const char *host, unsigned port, int timeout_s)
+{
+	static char body[4096];
+	time_t end = time(NULL) + timeout_s;
+	body[0] = '\0';
+	while (time(NULL) < end) {
+		int s = socket(AF_INET, SOCK_STREAM, 0);
+		struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+		inet_pton(AF_INET, host, &sa.sin_addr);
+		struct timeval tv = {.tv_sec = 60};
+		setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+			const char req[] = "GET / HTTP/1.0\r\n\r\n";
+			size_t n = 0;
+			if (write(s, req, sizeof(req) - 1) == sizeof(req) - 1) {
+				ssize_t r;
+				while (n < sizeof(body) - 1 &&
+				       (r = read(s, body + n, sizeof(body) - 1 - n)) > 0)
+					n += (size_t)r;
+			}
+			body[n] = '\0';
+			close(s);
+			if (strstr(body, "\r\n\r\n"))
+				return strstr(body, "\r\n\r\n") + 4;
+		} else {
+			close(s);
+		}
+		sleep(2);
+	}
+	return body;
 }
 
 #endif

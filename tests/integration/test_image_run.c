@@ -1,7 +1,7 @@
 /*
  * `sandbox run IMAGE` end to end: OCI layouts built with rootfs/build-oci-image.sh (and hostile
  * ones with image_fixture.py), loaded with `sandbox load` into a temp store, run in real VMs.
- * Four VM runs in all: the image config's Entrypoint/Cmd/Env/WorkingDir/User, docker's
+ * Five VM runs in all (the fifth a detached container, exec'd into): the image config's Entrypoint/Cmd/Env/WorkingDir/User, docker's
  * overrides and the erofs cache are checked together; failures before a VM cost no boot.
  */
 #include "harness.h"
@@ -260,6 +260,82 @@ START_TEST(test_entrypoint_override)
 }
 END_TEST
 
+/* One detached busybox VM: run -d --name, ps, logs, exec, stop, ps -a, rm; nothing left. */
+START_TEST(test_detached_lifecycle)
+{
+	char state[256];
+	snprintf(state, sizeof(state), "%s/state", base);
+#define DET(...) h_argv((char *const[]){h_path("sandbox"), "--root", state, __VA_ARGS__, NULL})
+	struct cmd_result r;
+	/* A published port, as `docker run -d -p` is mostly used (the default network). */
+	unsigned port = 20000 + (unsigned)getpid() % 20000;
+	char publish[32];
+	snprintf(publish, sizeof(publish), "%u:80", port);
+	h_run(DET("run", "-d", "--name", "web", "-p", publish, h_mode(), "--root", store, "busybox",
+		  "sh", "-c",
+		  "mkdir -p /w && echo detached-web > /w/index.html && httpd -p 80 -h /w; "
+		  "echo started; while true; do sleep 1; done"),
+	      &r);
+	show("run -d", &r);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_str_eq(r.out, "web\n");
+	h_free(&r);
+
+	/* A taken name fails before anything starts, and leaves the first container alone. */
+	h_run(DET("run", "-d", "--name", "web", "--root", store, "busybox", "true"), &r);
+	ck_assert_int_eq(r.status, 125);
+	ck_assert_ptr_nonnull(strstr(r.err, "already in use"));
+	h_free(&r);
+
+	h_run(DET("ps"), &r);
+	show("ps", &r);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_ptr_nonnull(strstr(r.out, "web "));
+	ck_assert_ptr_nonnull(strstr(r.out, " running "));
+	h_free(&r);
+
+	h_run(DET("rm", "web"), &r); /* running: refused without -f */
+	ck_assert_int_eq(r.status, 125);
+	h_free(&r);
+
+	h_run(DET("exec", "-i", "web", "echo", "hi"), &r);
+	show("exec", &r);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_str_eq(r.out, "hi\n");
+	h_free(&r);
+
+	ck_assert_ptr_nonnull(strstr(h_http_get("127.0.0.1", port, 120), "detached-web"));
+
+	h_run(DET("logs", "web"), &r);
+	show("logs", &r);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_ptr_nonnull(strstr(r.out, "started\n"));
+	h_free(&r);
+
+	h_run(DET("stop", "-t", "2", "web"), &r);
+	show("stop", &r);
+	ck_assert_int_eq(r.status, 0);
+	h_free(&r);
+	ck_assert_msg(h_count_vmms_using(state) == 0, "the VMM outlived stop");
+
+	h_run(DET("ps"), &r);
+	ck_assert_ptr_null(strstr(r.out, "web "));
+	h_free(&r);
+	h_run(DET("ps", "-a"), &r);
+	show("ps -a", &r);
+	ck_assert_ptr_nonnull(strstr(r.out, " exited ("));
+	h_free(&r);
+
+	must(DET("rm", "web"), "rm");
+	h_run(DET("ps", "-a", "-q"), &r);
+	ck_assert_str_eq(r.out, "");
+	h_free(&r);
+	ck_assert_int_eq(h_count_entries(state), 0);
+#undef DET
+	assert_nothing_left();
+}
+END_TEST
+
 int main(void)
 {
 	h_require_kvm();
@@ -273,6 +349,7 @@ int main(void)
 	tcase_add_test(tc, test_image_config_applies);
 	tcase_add_test(tc, test_overrides_use_cache);
 	tcase_add_test(tc, test_entrypoint_override);
+	tcase_add_test(tc, test_detached_lifecycle);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

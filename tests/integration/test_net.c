@@ -124,40 +124,6 @@ static char *sh_out_fmt(const char *fmt, unsigned v)
 	return sh_out(cmd);
 }
 
-/* HTTP GET with retries (the guest is slow): the body, or "" on failure. */
-static char *http_get(const char *host, unsigned port, int timeout_s)
-{
-	static char body[4096];
-	time_t end = time(NULL) + timeout_s;
-	body[0] = '\0';
-	while (time(NULL) < end) {
-		int s = socket(AF_INET, SOCK_STREAM, 0);
-		struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-		inet_pton(AF_INET, host, &sa.sin_addr);
-		struct timeval tv = {.tv_sec = 60};
-		setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-		setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-		if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
-			const char req[] = "GET / HTTP/1.0\r\n\r\n";
-			size_t n = 0;
-			if (write(s, req, sizeof(req) - 1) == sizeof(req) - 1) {
-				ssize_t r;
-				while (n < sizeof(body) - 1 &&
-				       (r = read(s, body + n, sizeof(body) - 1 - n)) > 0)
-					n += (size_t)r;
-			}
-			body[n] = '\0';
-			close(s);
-			if (strstr(body, "\r\n\r\n"))
-				return strstr(body, "\r\n\r\n") + 4;
-		} else {
-			close(s);
-		}
-		sleep(2);
-	}
-	return body;
-}
-
 /* The sandbox id from "ID=<id>" in its output (the guest prints its hostname). */
 static void id_from(const char *text, char id[13])
 {
@@ -322,8 +288,8 @@ START_TEST(default_network)
 		      a.buf);
 	char want[64];
 	snprintf(want, sizeof(want), "hello-from-%s", id1);
-	ck_assert_ptr_nonnull(strstr(http_get("127.0.0.1", port, HTTP_TIMEOUT_S), want));
-	ck_assert_ptr_nonnull(strstr(http_get(a_ip, 80, 60), want));
+	ck_assert_ptr_nonnull(strstr(h_http_get("127.0.0.1", port, HTTP_TIMEOUT_S), want));
+	ck_assert_ptr_nonnull(strstr(h_http_get(a_ip, 80, 60), want));
 
 	/* 3: a neighbour reaches the outside through NAT, but not sandbox 2 nor the host. */
 	pid_t out_srv = outside_up(out_port);
@@ -392,7 +358,7 @@ START_TEST(cni_namespace)
 	    strstr(sh_out("ip netns exec " NS_NAME " tc filter show dev eth0 ingress"), "mirred"));
 	char want[64];
 	snprintf(want, sizeof(want), "hello-from-%s", id);
-	ck_assert_ptr_nonnull(strstr(http_get("10.97.0.2", 80, HTTP_TIMEOUT_S), want));
+	ck_assert_ptr_nonnull(strstr(h_http_get("10.97.0.2", 80, HTTP_TIMEOUT_S), want));
 	ck_assert_int_eq(bg_end(&a, SIGTERM), 128 + SIGTERM);
 	/* The namespace is as the plugin left it: no tap, no qdisc. */
 	ck_assert_str_eq(sh_out("ip netns exec " NS_NAME " tc qdisc show dev eth0 ingress"), "");

@@ -74,6 +74,27 @@ START_TEST(test_image_form)
 }
 END_TEST
 
+/* -d/--name: the CMD's own -d is left alone; an empty name is refused. */
+START_TEST(test_detach_options)
+{
+	struct run_opts o;
+	struct sbx_err err = {0};
+	char *argv[] = {"run", "-d", "--name", "web", "busybox", "sh", "-d", NULL};
+	ck_assert_int_eq(parse(&o, &err, argv), 0);
+	ck_assert(o.detach);
+	ck_assert_str_eq(o.name, "web");
+	ck_assert_str_eq(o.image, "busybox");
+	ck_assert_int_eq(o.argc, 2);
+	ck_assert_str_eq(o.argv[1], "-d");
+	char *plain[] = {"run", "busybox", NULL};
+	ck_assert_int_eq(parse(&o, &err, plain), 0);
+	ck_assert(!o.detach && !o.name);
+	char *empty[] = {"run", "-d", "--name", "", "busybox", NULL};
+	ck_assert_int_lt(parse(&o, &err, empty), 0);
+	ck_assert_ptr_nonnull(strstr(err.msg, "--name"));
+}
+END_TEST
+
 START_TEST(test_rejections)
 {
 	struct {
@@ -168,6 +189,7 @@ int main(void)
 	tcase_add_test(tc, test_full_command_line);
 	tcase_add_test(tc, test_defaults_and_command_without_dashes);
 	tcase_add_test(tc, test_image_form);
+	tcase_add_test(tc, test_detach_options);
 	tcase_add_test(tc, test_rejections);
 	tcase_add_test(tc, test_memory_sizes);
 	tcase_add_test(tc, test_user_resolution);
