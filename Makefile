@@ -12,7 +12,7 @@ DEPS_PKGS := build-essential pkg-config clang check libyajl-dev libseccomp-dev l
 	linux-source-6.1 flex bison bc libelf-dev libssl-dev cpio xz-utils erofs-utils \
 	busybox-static util-linux procps qemu-system-x86 runc hyperfine clang-format \
 	libcurl4-openssl-dev libarchive-dev docker-registry skopeo python3 apache2-utils \
-	iproute2 nftables iperf3
+	iproute2 nftables iperf3 podman
 
 COMMON_SRC := $(wildcard common/*.c)
 VMM_SRC := $(filter-out microvm/main.c,$(wildcard microvm/*.c))

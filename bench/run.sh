@@ -168,3 +168,5 @@ for n in $COLD_NS; do dens="$dens| cold boot | $n | $(density --no-template "$n"
 } >"$OUT"
 echo "bench: wrote $OUT" >&2
 cat "$OUT"
+# Images (pull, run IMAGE) vs podman+runc: appends its own section to $OUT.
+RUNS=$RUNS OUT=$OUT "$here/images.sh" "$B"
