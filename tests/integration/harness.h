@@ -185,7 +185,8 @@ static void h_run_full(char *const argv[], const char *in, size_t in_len,
 				h_append(&r->err, &r->err_len, buf, (size_t)n);
 		}
 		if (ip[1] >= 0 && p[2].revents) {
-			ssize_t n = in_off < in_len ? write(ip[1], in + in_off, in_len - in_off) : 0;
+			ssize_t n =
+			    in_off < in_len ? write(ip[1], in + in_off, in_len - in_off) : 0;
 			if (n > 0)
 				in_off += (size_t)n;
 			if (n < 0 || in_off >= in_len)
@@ -240,11 +241,8 @@ __attribute__((unused)) static int h_count_procs(const char *name)
 	return n;
 }
 
-/*
- * Live sandbox-vmm processes whose command line mentions path (our run root or template dir):
- * on a shared machine other people's VMMs are not ours to count.
- */
-__attribute__((unused)) static int h_count_vmms_using(const char *path)
+/* Live processes named comm whose command line mentions text. */
+__attribute__((unused)) static int h_count_procs_mentioning(const char *comm_want, const char *text)
 {
 	DIR *d = opendir("/proc");
 	int n = 0;
@@ -255,23 +253,32 @@ __attribute__((unused)) static int h_count_vmms_using(const char *path)
 			continue;
 		snprintf(p, sizeof(p), "/proc/%s/stat", e->d_name);
 		FILE *f = fopen(p, "r");
-		bool vmm = f && fscanf(f, "%*d (%63[^)]) %c", comm, &state) == 2 &&
-			   !strcmp(comm, "sandbox-vmm") && state != 'Z';
+		bool match = f && fscanf(f, "%*d (%63[^)]) %c", comm, &state) == 2 &&
+			     !strcmp(comm, comm_want) && state != 'Z';
 		if (f)
 			fclose(f);
 		snprintf(p, sizeof(p), "/proc/%s/cmdline", e->d_name);
-		f = vmm ? fopen(p, "r") : NULL;
+		f = match ? fopen(p, "r") : NULL;
 		size_t len = f ? fread(args, 1, sizeof(args) - 1, f) : 0;
 		if (f)
 			fclose(f);
 		for (size_t i = 0; i < len; i++)
 			args[i] = args[i] ? args[i] : ' ';
 		args[len] = '\0';
-		n += vmm && strstr(args, path) != NULL;
+		n += match && strstr(args, text) != NULL;
 	}
 	if (d)
 		closedir(d);
 	return n;
+}
+
+/*
+ * Live sandbox-vmm processes whose command line mentions path (our run root or template dir):
+ * on a shared machine other people's VMMs are not ours to count.
+ */
+__attribute__((unused)) static int h_count_vmms_using(const char *path)
+{
+	return h_count_procs_mentioning("sandbox-vmm", path);
 }
 
 /* Entries in a directory (0 when it does not exist). */

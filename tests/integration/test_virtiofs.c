@@ -16,40 +16,9 @@ static char share[] = "/tmp/sandbox-test-share.XXXXXX";
 		    __VA_ARGS__, NULL                                                              \
 	}
 
-/* Live processes named comm whose command line mentions text (our share dir). */
-static int count_procs_mentioning(const char *comm_want, const char *text)
-{
-	DIR *d = opendir("/proc");
-	int n = 0;
-	struct dirent *e;
-	while (d && (e = readdir(d))) {
-		char p[300], comm[64] = "", state = 0, args[8192];
-		if (e->d_name[0] < '0' || e->d_name[0] > '9')
-			continue;
-		snprintf(p, sizeof(p), "/proc/%s/stat", e->d_name);
-		FILE *f = fopen(p, "r");
-		bool match = f && fscanf(f, "%*d (%63[^)]) %c", comm, &state) == 2 &&
-			     !strcmp(comm, comm_want) && state != 'Z';
-		if (f)
-			fclose(f);
-		snprintf(p, sizeof(p), "/proc/%s/cmdline", e->d_name);
-		f = match ? fopen(p, "r") : NULL;
-		size_t len = f ? fread(args, 1, sizeof(args) - 1, f) : 0;
-		if (f)
-			fclose(f);
-		for (size_t i = 0; i < len; i++)
-			args[i] = args[i] ? args[i] : ' ';
-		args[len] = '\0';
-		n += match && strstr(args, text) != NULL;
-	}
-	if (d)
-		closedir(d);
-	return n;
-}
-
 static int ours_running(void)
 {
-	return count_procs_mentioning("virtiofsd", share) + h_count_vmms_using(run_root);
+	return h_count_procs_mentioning("virtiofsd", share) + h_count_vmms_using(run_root);
 }
 
 /* Sockets anywhere under dir (one level of run directories). */
