@@ -26,7 +26,7 @@
 #define JAIL_CGROUP_PREFIX "vmm-" /* + uid */
 
 /* Whether `sandbox run` jails the VMM unless told otherwise (docs/security.md). */
-#define JAIL_BY_DEFAULT false
+#define JAIL_BY_DEFAULT true
 
 bool jail_enabled_by_env(void)
 {
