@@ -67,6 +67,27 @@ $(B)/obj-testhooks/%.o: %.c
 $(B)/sandbox-vmm-testhooks: $(TESTHOOKS_OBJ)
 	$(CC) $(VMM_STATIC) $(LDFLAGS) -o $@ $^ $(VMM_LIBS)
 
+# The hostile test guest (tests/hostile/, docs/security.md "Hostile guest"): freestanding 32-bit
+# code linked at 1 MiB and converted to the ELF64 the VMM's PVH loader takes; test_hostile runs
+# it against an ASan/UBSan VMM built in its own tree, $(B)/asan.
+HOSTILE_GUEST := $(B)/hostile/guest.elf
+HOSTILE_SRC := $(wildcard tests/hostile/*.c tests/hostile/*.S)
+HOSTILE_CFLAGS := -std=gnu11 $(WARN) -O2 -m32 -ffreestanding -nostdlib -fno-pic -fno-pie \
+	-fno-stack-protector -mgeneral-regs-only -fno-builtin -fno-tree-loop-distribute-patterns \
+	-no-pie -static
+$(HOSTILE_GUEST): $(HOSTILE_SRC) $(wildcard tests/hostile/*.h) tests/hostile/hostile.ld
+	@mkdir -p $(dir $@)
+	$(CC) $(HOSTILE_CFLAGS) -Wl,-m,elf_i386,-T,tests/hostile/hostile.ld,--build-id=none \
+		-Wl,--no-warn-rwx-segments -o $@.i386 $(HOSTILE_SRC)
+	objcopy -O elf64-x86-64 $@.i386 $@
+HOSTILE_VMM := $(B)/asan/sandbox-vmm
+$(HOSTILE_VMM): $(COMMON_SRC) $(VMM_SRC) microvm/main.c $(wildcard microvm/*.h common/*.h)
+	$(MAKE) B=$(B)/asan VMM_STATIC= EXTRA_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer" \
+		EXTRA_LDFLAGS="-fsanitize=address,undefined" $@
+$(B)/tests/test_hostile: $(HOSTILE_GUEST) $(HOSTILE_VMM)
+.PHONY: hostile
+hostile: $(HOSTILE_GUEST) $(HOSTILE_VMM)
+
 # PID 1 of the guest: static, so the initramfs holds this one file and nothing else.
 $(B)/sandbox-agent: $(call obj,agent/main.c) $(call obj,agent/mem.c) $(B)/libagent.a $(B)/libcommon.a
 	$(CC) -static $(LDFLAGS) -o $@ $^

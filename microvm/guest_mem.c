@@ -12,6 +12,43 @@
 #include "../common/cleanup.h"
 
 #define GUEST_MEM_PAGE 4096ull
+/*
+ * Inaccessible address space on each side of guest RAM: a device bug that runs past either end
+ * faults at once instead of reading or corrupting whatever host mapping happens to be next.
+ * ASan does not watch mmap'd memory, so these guards are also what makes such a bug visible to
+ * the hostile-guest tests (docs/security.md). Reserved PROT_NONE + NORESERVE: no memory cost.
+ */
+#define GUEST_MEM_GUARD (2ull << 20)
+
+/* Reserves size bytes between two guards; returns the start of the middle part or NULL. */
+static uint8_t *reserve_guarded(uint64_t size)
+{
+	void *p = mmap(NULL, size + 2 * GUEST_MEM_GUARD, PROT_NONE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	return p == MAP_FAILED ? NULL : (uint8_t *)p + GUEST_MEM_GUARD;
+}
+
+static void release_guarded(uint8_t *host, uint64_t size)
+{
+	munmap(host - GUEST_MEM_GUARD, size + 2 * GUEST_MEM_GUARD);
+}
+
+/* Maps fd over the middle of a guarded reservation; NULL (errno set) on failure. */
+static uint8_t *map_guarded(uint64_t size, int flags, int fd)
+{
+	uint8_t *slot = reserve_guarded(size);
+	if (!slot)
+		return NULL;
+	void *p =
+	    mmap(slot, size, PROT_READ | PROT_WRITE, flags | MAP_NORESERVE | MAP_FIXED, fd, 0);
+	if (p == MAP_FAILED) {
+		int e = errno;
+		release_guarded(slot, size);
+		errno = e;
+		return NULL;
+	}
+	return p;
+}
 
 int guest_mem_create(struct guest_mem *m, uint64_t size, struct sbx_err *err)
 {
@@ -29,8 +66,8 @@ int guest_mem_create(struct guest_mem *m, uint64_t size, struct sbx_err *err)
 		return sbx_err_set(err, errno, "ftruncate guest RAM memfd to %llu bytes",
 				   (unsigned long long)size);
 	/* MAP_NORESERVE: the guest touches only what it uses; untouched pages cost nothing. */
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
-	if (p == MAP_FAILED)
+	uint8_t *p = map_guarded(size, MAP_SHARED, fd);
+	if (!p)
 		return sbx_err_set(err, errno, "mmap %llu bytes of guest RAM", (unsigned long long)size);
 
 	m->host = p;
@@ -48,8 +85,8 @@ int guest_mem_map_private(struct guest_mem *m, int fd, uint64_t size, struct sbx
 		return sbx_err_setx(err, EINVAL, "guest memory size %llu is not a positive multiple of 4 KiB",
 				    (unsigned long long)size);
 	/* No MAP_POPULATE: restore must not read the file; the guest faults in what it uses. */
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd, 0);
-	if (p == MAP_FAILED)
+	uint8_t *p = map_guarded(size, MAP_PRIVATE, fd);
+	if (!p)
 		return sbx_err_set(err, errno, "mmap %llu bytes of guest RAM from the snapshot",
 				   (unsigned long long)size);
 	m->host = p;
@@ -115,7 +152,7 @@ void guest_mem_destroy(struct guest_mem *m)
 	if (!m)
 		return;
 	if (m->host && m->size)
-		munmap(m->host, m->size);
+		release_guarded(m->host, m->size);
 	if (m->memfd >= 0)
 		close(m->memfd);
 	m->host = NULL;

@@ -42,6 +42,13 @@
 #define SERIAL_RING 4096
 #define SERIAL_LINE 512
 #define PANIC_MARKER "Kernel panic"
+/*
+ * A guest prints as fast as it can exit (a page per `rep outsb`): past this many bytes the log
+ * file stops growing, so a hostile guest cannot fill the host's disk through its console
+ * (docs/security.md "Hostile guest"). The panic watch and the tail ring go on working.
+ */
+#define SERIAL_LOG_MAX (16ull << 20)
+#define SERIAL_LOG_FULL_NOTE "\n[sandbox-vmm: console log limit reached, the rest is dropped]\n"
 
 struct serial {
 	struct vm *vm;
@@ -53,6 +60,8 @@ struct serial {
 	size_t line_len;
 	char ring[SERIAL_RING]; /* the last SERIAL_RING bytes, for diagnostics */
 	uint64_t total;
+	uint64_t logged; /* bytes written to out_fd, at most SERIAL_LOG_MAX */
+	bool log_full;
 };
 
 static const struct bus_ops serial_ops = {
@@ -94,11 +103,24 @@ static void write_all(int fd, const char *p, size_t len)
 	}
 }
 
+/* Appends to the log until SERIAL_LOG_MAX, then once a note that the rest is dropped. */
+static void serial_log(struct serial *s, const char *p, size_t len)
+{
+	if (s->out_fd < 0 || s->log_full || len == 0)
+		return;
+	if (len > SERIAL_LOG_MAX - s->logged) {
+		write_all(s->out_fd, SERIAL_LOG_FULL_NOTE, sizeof(SERIAL_LOG_FULL_NOTE) - 1);
+		s->log_full = true;
+		return;
+	}
+	write_all(s->out_fd, p, len);
+	s->logged += len;
+}
+
 /* Called with the lock held when a line is complete (or the line buffer is full). */
 static void serial_flush_line(struct serial *s)
 {
-	if (s->out_fd >= 0 && s->line_len)
-		write_all(s->out_fd, s->line, s->line_len);
+	serial_log(s, s->line, s->line_len);
 	size_t n = s->line_len;
 	while (n && (s->line[n - 1] == '\n' || s->line[n - 1] == '\r'))
 		n--;
@@ -253,8 +275,7 @@ void serial_destroy(struct serial *s)
 {
 	if (!s)
 		return;
-	if (s->out_fd >= 0 && s->line_len)
-		write_all(s->out_fd, s->line, s->line_len);
+	serial_log(s, s->line, s->line_len);
 	if (s->out_fd >= 0)
 		close(s->out_fd);
 	pthread_mutex_destroy(&s->lock);

@@ -179,6 +179,14 @@ static void fs_notify(void *dev, uint16_t q)
 				fs->broken ? "the back end failed" : "empty slot, no back end");
 		return;
 	}
+	if (!fs->started && !(fs->t.status & VIRTIO_STATUS_FEATURES_OK)) {
+		/* Features never accepted (no VERSION_1, say): the back end would take the device
+		 * for a legacy one and give up on it for good (libvhost-user panics), so the
+		 * driver's notifies wait until it negotiates properly (found by tests/hostile). */
+		fs->t.stats.bad_features++;
+		virtio_mmio_log(&fs->t, "notify of queue %u before FEATURES_OK ignored", q);
+		return;
+	}
 	if (!fs->started) {
 		struct sbx_err err = {0};
 		if (start_backend(fs, &err) < 0) {

@@ -282,7 +282,7 @@ __attribute__((unused)) static int h_count_vmms_using(const char *path)
 }
 
 /* Entries in a directory (0 when it does not exist). */
-static int h_count_entries(const char *dir)
+__attribute__((unused)) static int h_count_entries(const char *dir)
 {
 	DIR *d = opendir(dir);
 	int n = 0;

@@ -1,0 +1,47 @@
+/*
+ * Entry of the hostile test guest (tests/hostile/README in docs/security.md "Hostile guest").
+ * The VMM enters through the PVH note in flat 32-bit protected mode, paging off, interrupts
+ * off, EBX = hvm_start_info (microvm/boot_pvh.c). We set a stack, run the attacks, and end the
+ * VM the way Linux does with reboot=k: 0xfe to the i8042 command port.
+ */
+	.section .note.Xen, "a"
+	.balign 4
+	.long 4			/* namesz: "Xen\0" */
+	.long 4			/* descsz: 32-bit entry address */
+	.long 18		/* XEN_ELFNOTE_PHYS32_ENTRY */
+	.asciz "Xen"
+	.long _start
+
+	.text
+	.code32
+	.globl _start
+_start:
+	cli
+	mov	$stack_top, %esp
+	push	%ebx
+	call	hostile_main
+	.globl guest_reset
+guest_reset:
+	mov	$0xfe, %al
+	outb	%al, $0x64
+1:	hlt
+	jmp	1b
+
+/*
+ * Every interrupt vector lands here (the bystander's LAPIC timer). KVM's emulator on kvm_pvm
+ * cannot execute a 32-bit IRET (emulation failure, measured), so the return is done by hand:
+ * interrupts are only ever enabled around one HLT (bystander.c, which lets EAX be clobbered),
+ * so pop EIP, drop CS and EFLAGS (IF stays clear, as the interrupt gate left it), EOI, jump back.
+ */
+	.globl irq_stub
+irq_stub:
+	popl	%eax
+	addl	$8, %esp
+	movl	$0, 0xfee000b0
+	jmp	*%eax
+
+	.bss
+	.balign 16
+	.space 32768
+stack_top:
+	.section .note.GNU-stack, "", @progbits
