@@ -199,6 +199,7 @@ static void queue_ready_write(struct virtio_mmio *t, uint32_t val)
 	if (vq->ready)
 		return;
 	int r = virtqueue_activate(vq, &t->vm->mem);
+	vq->event_idx = t->driver_features & VIRTIO_F_EVENT_IDX;
 	if (r < 0) {
 		/* QueueReady reads back 0, which the driver sees as a failed setup. */
 		t->stats.bad_queue++;

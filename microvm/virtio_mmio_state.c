@@ -66,6 +66,7 @@ static int restore_queue(struct virtio_mmio *t, unsigned q, struct snap_rd *r, s
 	/* activate starts a queue at 0: put back where device and driver had got to. */
 	vq->last_avail = (uint16_t)last_avail;
 	vq->used_idx = (uint16_t)used_idx;
+	vq->event_idx = t->driver_features & VIRTIO_F_EVENT_IDX;
 	return 0;
 }
 

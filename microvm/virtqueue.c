@@ -19,7 +19,7 @@
 #define USED_IDX_OFF 2u
 #define USED_RING_OFF 4u
 #define USED_ELEM_SIZE 8u
-/* Sizes including the (unused) event fields, §2.7: 6 + 2*n and 6 + 8*n bytes. */
+/* Sizes including the event fields (used_event, avail_event), §2.7: 6 + 2*n and 6 + 8*n bytes. */
 #define AVAIL_BYTES(n) (6ull + 2ull * (n))
 #define USED_BYTES(n) (6ull + 8ull * (n))
 
@@ -54,6 +54,7 @@ int virtqueue_activate(struct virtqueue *vq, const struct guest_mem *mem)
 	vq->last_avail = 0;
 	vq->used_idx = 0;
 	vq->unsignalled = 0;
+	vq->event_idx = false;
 	vq->ready = true;
 	return 0;
 }
@@ -61,6 +62,19 @@ int virtqueue_activate(struct virtqueue *vq, const struct guest_mem *mem)
 static uint16_t avail_idx_acquire(const struct virtqueue *vq)
 {
 	return le16toh(__atomic_load_n(&vq->avail[AVAIL_IDX], __ATOMIC_ACQUIRE));
+}
+
+/*
+ * EVENT_IDX: ask for a kick when the driver adds past `idx` (§2.7.10). Written when we find the
+ * ring empty, so the next buffer the driver adds notifies us; a device that stops popping with
+ * buffers left (tap full, rate limit) comes back on its own timer, not on a kick.
+ */
+static void set_avail_event(struct virtqueue *vq, uint16_t idx)
+{
+	uint16_t *ev = (uint16_t *)(vq->used + USED_RING_OFF + USED_ELEM_SIZE * (uint64_t)vq->size);
+	__atomic_store_n(ev, htole16(idx), __ATOMIC_RELAXED);
+	/* The driver must see avail_event before we re-read avail->idx (the §2.7.10 race). */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 }
 
 bool virtqueue_has_avail(struct virtqueue *vq)
@@ -134,6 +148,11 @@ int virtqueue_pop(struct virtqueue *vq, struct vq_chain *c)
 	for (;;) {
 		uint16_t avail_idx = avail_idx_acquire(vq);
 		uint16_t pending = (uint16_t)(avail_idx - vq->last_avail);
+		if (pending == 0 && vq->event_idx) {
+			set_avail_event(vq, avail_idx);
+			if (avail_idx_acquire(vq) != avail_idx)
+				continue; /* added while we armed the event: take it now */
+		}
 		if (pending == 0)
 			return 0;
 		if (pending > vq->size) {
@@ -173,8 +192,18 @@ bool virtqueue_should_signal(struct virtqueue *vq)
 {
 	if (!vq->ready || vq->unsignalled == 0)
 		return false;
+	uint32_t pushed = vq->unsignalled;
 	vq->unsignalled = 0;
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (vq->event_idx) {
+		/* §2.7.10: signal when used_event lies in [old, new), old = used->idx at the last
+		 * decision. More pushes than the index space can tell apart: always signal. */
+		uint16_t used_event = le16toh(
+		    __atomic_load_n(&vq->avail[AVAIL_RING + vq->size], __ATOMIC_RELAXED));
+		uint16_t now = vq->used_idx, old = (uint16_t)(now - pushed);
+		return pushed > UINT16_MAX ||
+		       (uint16_t)(now - used_event - 1) < (uint16_t)(now - old);
+	}
 	uint16_t flags = le16toh(__atomic_load_n(&vq->avail[AVAIL_FLAGS], __ATOMIC_RELAXED));
 	return !(flags & VIRTQ_AVAIL_F_NO_INTERRUPT);
 }

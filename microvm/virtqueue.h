@@ -25,6 +25,8 @@
 #define VIRTQ_DESC_F_INDIRECT 4u /* never negotiated: a chain using it is rejected */
 /* Driver area flag (§2.7.6): the driver does not want used-buffer interrupts. */
 #define VIRTQ_AVAIL_F_NO_INTERRUPT 1u
+/* Feature bit 29 (§6): used_event/avail_event replace the flags for notification suppression. */
+#define VIRTIO_F_EVENT_IDX (1ull << 29)
 
 /* Ring alignments required by virtio 1.2 §2.7 (table "Virtqueue Part Alignment"). */
 #define VIRTQ_DESC_ALIGN 16u
@@ -67,6 +69,12 @@ struct virtqueue {
 	uint16_t last_avail;
 	uint16_t used_idx;
 	uint32_t unsignalled; /* used entries pushed since the last interrupt decision */
+	/*
+	 * VIRTIO_F_EVENT_IDX negotiated (set by the transport after activation): interrupts only
+	 * when used->idx passes the driver's used_event, and the driver kicks only when avail->idx
+	 * passes our avail_event. Each interrupt and kick is costly for an emulated guest kernel.
+	 */
+	bool event_idx;
 	uint64_t bad_chains;  /* counted guest errors */
 	uint64_t bad_avail_idx;
 };

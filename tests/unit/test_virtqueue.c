@@ -223,6 +223,52 @@ START_TEST(interrupt_suppression)
 }
 END_TEST
 
+/* EVENT_IDX (§2.7.10): the driver's used_event sits after the avail ring. */
+START_TEST(event_idx_interrupts)
+{
+	vq.event_idx = true;
+	avail()[0] = VIRTQ_AVAIL_F_NO_INTERRUPT; /* ignored once EVENT_IDX is negotiated */
+	avail()[2 + QSIZE] = 0;			 /* interrupt when used->idx passes 0 */
+	virtqueue_push(&vq, 0, 0);
+	ck_assert(virtqueue_should_signal(&vq));
+	virtqueue_push(&vq, 0, 0); /* used->idx 1 -> 2: used_event 0 already passed */
+	ck_assert(!virtqueue_should_signal(&vq));
+	avail()[2 + QSIZE] = 4; /* the driver wants to hear when entry 4 is used */
+	virtqueue_push(&vq, 0, 0);
+	virtqueue_push(&vq, 0, 0); /* idx 4 */
+	ck_assert(!virtqueue_should_signal(&vq));
+	virtqueue_push(&vq, 0, 0); /* idx 5: passes 4 */
+	ck_assert(virtqueue_should_signal(&vq));
+	/* Wrap of the 16-bit index: used_event 0xffff, idx 0xfffe -> 0x0001. */
+	vq.used_idx = 0xfffe;
+	avail()[2 + QSIZE] = 0xffff;
+	virtqueue_push(&vq, 0, 0);
+	virtqueue_push(&vq, 0, 0);
+	virtqueue_push(&vq, 0, 0);
+	ck_assert(virtqueue_should_signal(&vq));
+}
+END_TEST
+
+START_TEST(event_idx_arms_kick)
+{
+	uint16_t *avail_event = (uint16_t *)(mem.host + USED_GPA + 4 + 8 * QSIZE);
+	vq.event_idx = true;
+	*avail_event = 0x7777;
+	set_desc(0, BUF_GPA, 16, 0, 0);
+	publish(0);
+	publish(0);
+	ck_assert_int_eq(virtqueue_pop(&vq, &chain), 1);
+	ck_assert_int_eq(virtqueue_pop(&vq, &chain), 1);
+	ck_assert_uint_eq(*avail_event, 0x7777); /* not rewritten while buffers were there */
+	ck_assert_int_eq(virtqueue_pop(&vq, &chain), 0);
+	ck_assert_uint_eq(*avail_event, 2); /* found empty: kick us when idx moves past 2 */
+	vq.event_idx = false;
+	*avail_event = 0x7777;
+	ck_assert_int_eq(virtqueue_pop(&vq, &chain), 0);
+	ck_assert_uint_eq(*avail_event, 0x7777); /* without EVENT_IDX the field is the driver's */
+}
+END_TEST
+
 START_TEST(activate_rejects)
 {
 	struct virtqueue q;
@@ -288,6 +334,8 @@ static Suite *virtqueue_suite(void)
 	tcase_add_test(c, avail_idx_wraps);
 	tcase_add_test(c, avail_idx_too_far);
 	tcase_add_test(c, interrupt_suppression);
+	tcase_add_test(c, event_idx_interrupts);
+	tcase_add_test(c, event_idx_arms_kick);
 	tcase_add_test(c, activate_rejects);
 	tcase_add_test(c, chain_copy_helpers);
 	suite_add_tcase(s, c);
