@@ -115,7 +115,12 @@ int cgroup_create(struct cgroup *cg, const char *name, const struct cgroup_limit
 	if (cg->v2) {
 		r = make_dir(cg, root, name, err);
 	} else {
-		for (unsigned i = 0; i < CGROUP_MAX_DIRS && r >= 0; i++) {
+		/* v1 cpu only for a quota: in the cpu hierarchy every jailed VMM would sit in one
+		 * group whose weight is that of a single host process (cpu.shares 1024), so busy
+		 * host tasks would starve all VMs together. Without a quota they compete as the
+		 * processes they are. */
+		unsigned n = lim->cpu_quota_us ? CGROUP_MAX_DIRS : CGROUP_MAX_DIRS - 1;
+		for (unsigned i = 0; i < n && r >= 0; i++) {
 			char parent[PATH_MAX];
 			snprintf(parent, sizeof(parent), "%s/%s", root, v1_ctrl[i]);
 			r = make_dir(cg, parent, name, err);
