@@ -36,6 +36,13 @@
 #define VSOCK_MIN_GUEST_CID 3u /* 0-2 are reserved (hypervisor, local, host) */
 #define VSOCK_MAX_GUEST_CID 0xfffffffeu
 
+/*
+ * --id: who this VMM is on the host (sandbox passes its host-side run directory). A jailed
+ * VMM's other arguments are jail-internal paths, so this is what names it in `ps`, in leak
+ * checks and in its error line.
+ */
+static const char *vmm_id;
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -65,6 +72,7 @@ static void usage(FILE *f)
 		"  --debug              guest console and timings on stderr\n"
 		"  --boot-timer FILE    append '<ns> <stage>' for each write to port 0x440\n"
 		"  --no-seccomp         no per-thread syscall filters (debugging only)\n"
+		"  --id TEXT            names this VMM (command line, error messages)\n"
 		"exit status: 0 guest ended, 1 VMM error, 3 guest kernel panic,\n"
 		"             4 KVM internal error, 5 unhandled guest stop\n",
 		MPTABLE_MAX_CPUS, MIN_MEM_MIB, (unsigned long long)(LAYOUT_RAM_MAX >> 20),
@@ -110,7 +118,7 @@ static int parse_disk(struct vmm_opts *o, const char *arg, struct sbx_err *err)
 
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_DISK, OPT_VSOCK_CID,
        OPT_VSOCK_UDS, OPT_RNG, OPT_SERIAL_LOG, OPT_DEBUG, OPT_BOOT_TIMER, OPT_HELP, OPT_EMPTY_DISK,
-       OPT_SNAPSHOT_TO, OPT_RESTORE, OPT_FS, OPT_NO_SECCOMP, OPT_NET };
+       OPT_SNAPSHOT_TO, OPT_RESTORE, OPT_FS, OPT_NO_SECCOMP, OPT_NET, OPT_ID };
 
 static const struct option long_opts[] = {
 	{ "kernel", required_argument, NULL, OPT_KERNEL },
@@ -132,6 +140,7 @@ static const struct option long_opts[] = {
 	{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
 	{ "fs", required_argument, NULL, OPT_FS },
 	{ "net", required_argument, NULL, OPT_NET },
+	{ "id", required_argument, NULL, OPT_ID },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -174,6 +183,7 @@ static int parse_one(struct vmm_opts *o, int c, const char *arg, struct sbx_err 
 	case OPT_DEBUG: o->debug = true; break;
 	case OPT_BOOT_TIMER: o->boot_timer = arg; break;
 	case OPT_NO_SECCOMP: o->no_seccomp = true; break;
+	case OPT_ID: vmm_id = arg; break;
 	default: r = sbx_err_setx(err, EINVAL, "unknown option (see --help)"); break;
 	}
 	return r;
@@ -441,7 +451,10 @@ int main(int argc, char **argv)
 	}
 	uint64_t stop_ns = monotonic_ns();
 	if (r < 0) {
-		fprintf(stderr, PROG ": %s\n", err.msg);
+		if (vmm_id)
+			fprintf(stderr, PROG ": %s (vm %s)\n", err.msg, vmm_id);
+		else
+			fprintf(stderr, PROG ": %s\n", err.msg);
 		vmm_teardown(&v);
 		return VM_EXIT_VMM_ERROR;
 	}

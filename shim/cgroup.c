@@ -191,3 +191,15 @@ void cgroup_destroy(struct cgroup *cg)
 				strerror(errno));
 	cg->ndirs = 0;
 }
+
+void cgroup_remove_named(const char *name)
+{
+	static const char *const where[] = {"", "/memory", "/pids", "/cpu"};
+	for (size_t i = 0; i < sizeof(where) / sizeof(where[0]); i++) {
+		char dir[PATH_MAX];
+		snprintf(dir, sizeof(dir), "%s%s/" CGROUP_PARENT "/%s", cgroup_root(), where[i], name);
+		/* EBUSY while the VMM (killed through its parent's death) is still being reaped. */
+		for (int t = 0; t < 100 && rmdir(dir) < 0 && errno == EBUSY; t++)
+			usleep(50 * 1000);
+	}
+}

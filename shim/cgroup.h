@@ -44,5 +44,10 @@ int cgroup_join_self(const struct cgroup *cg);
 void cgroup_sweep_stale(const char *prefix);
 /* Removes the directories (they must be empty: call after the VMM was reaped). */
 void cgroup_destroy(struct cgroup *cg);
+/*
+ * Removes the (empty) cgroup `name` under sandbox/ in every hierarchy, retrying while its last
+ * task is still exiting (up to ~5 s); for a cgroup whose owner died (no struct cgroup left).
+ */
+void cgroup_remove_named(const char *name);
 
 #endif

@@ -88,6 +88,36 @@ static int claim_id_and_cgroup(struct jail *j, unsigned memory_mib, struct sbx_e
 			    base + JAIL_UID_COUNT - 1, JAIL_ID_TRIES);
 }
 
+#define JAIL_CGROUP_FILE "jail-cgroup"
+
+/* Names the cgroup in the run dir, so that it can be removed if `sandbox` is SIGKILLed. */
+static int record_cgroup(const char *run_dir, uid_t uid, struct sbx_err *err)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/" JAIL_CGROUP_FILE, run_dir);
+	FILE *f = fopen(path, "we");
+	if (!f || fprintf(f, JAIL_CGROUP_PREFIX "%u\n", (unsigned)uid) < 0 || fclose(f) != 0)
+		return sbx_err_set(err, errno ? errno : EIO, "jail: write '%s'", path);
+	return 0;
+}
+
+void jail_release_dead(const char *run_dir)
+{
+	char path[PATH_MAX], name[64] = "";
+	snprintf(path, sizeof(path), "%s/" JAIL_CGROUP_FILE, run_dir);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return;
+	unsigned uid = 0;
+	/* Only a name of our own form: never a path. */
+	if (fscanf(f, JAIL_CGROUP_PREFIX "%u", &uid) == 1 && uid > 0) {
+		snprintf(name, sizeof(name), JAIL_CGROUP_PREFIX "%u", uid);
+		cgroup_remove_named(name);
+	}
+	fclose(f);
+	unlink(path);
+}
+
 int jail_prepare(struct jail *j, const char *run_dir, unsigned memory_mib, struct sbx_err *err)
 {
 	*j = (struct jail){.parent_pidfd = -1};
@@ -100,6 +130,8 @@ int jail_prepare(struct jail *j, const char *run_dir, unsigned memory_mib, struc
 	if (r < 0)
 		return r;
 	snprintf(j->root, sizeof(j->root), "%s/jail", run_dir);
+	if ((r = record_cgroup(run_dir, j->uid, err)) < 0)
+		return r;
 	if (mkdir(j->root, 0755) < 0) {
 		r = sbx_err_set(err, errno, "jail: mkdir '%s'", j->root);
 		j->root[0] = '\0';
@@ -292,8 +324,12 @@ void jail_release(struct jail *j)
 	if (!j)
 		return;
 	cgroup_destroy(&j->cg);
-	if (j->root[0])
+	if (j->root[0]) {
+		char rec[PATH_MAX + 16];
+		snprintf(rec, sizeof(rec), "%s-cgroup", j->root); /* <run_dir>/jail-cgroup */
+		unlink(rec);
 		rmdir(j->root); /* its tmpfs went away with the VMM's mount namespace */
+	}
 	if (j->parent_pidfd >= 0)
 		close(j->parent_pidfd);
 	j->root[0] = '\0';

@@ -83,5 +83,11 @@ pid_t jail_clone(void);
 int jail_enter(const struct jail *j, const char **what);
 /* After the VMM was reaped: removes the cgroup, the id lock and the root; accepts NULL. */
 void jail_release(struct jail *j);
+/*
+ * For a run dir whose `sandbox` died before jail_release (SIGKILL): removes the jail's cgroup,
+ * named in <run_dir>/jail-cgroup by jail_prepare. Called by `sandbox delete` and the sweep of
+ * dead run dirs; a no-op when there is no such file.
+ */
+void jail_release_dead(const char *run_dir);
 
 #endif

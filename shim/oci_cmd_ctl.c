@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "../common/cleanup.h"
+#include "jail.h"
 #include "monitor.h"
 #include "oci_cmd.h"
 #include "oci_hooks.h"
@@ -239,6 +240,7 @@ int cmd_oci_delete(int argc, char **argv)
 	oci_state_free(&st);
 	char dir[PATH_MAX];
 	oci_state_dir(id, dir, sizeof(dir));
+	jail_release_dead(dir); /* a monitor SIGKILLed before it could */
 	rmtree(dir);
 	return 0;
 }

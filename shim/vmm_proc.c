@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,7 +16,7 @@
 #include "../common/cleanup.h"
 #include "jail_vmm.h"
 
-#define VMM_MAX_ARGS (34 + 2 * VMM_MAX_FS)
+#define VMM_MAX_ARGS (36 + 2 * VMM_MAX_FS)
 
 #define PUSH(...)                                                                                  \
 	do {                                                                                       \
@@ -46,10 +47,12 @@ static int argv_source(const char **argv, int n, char bufs[][32], const struct s
 }
 
 static void build_argv(const char **argv, char bufs[][32], const struct sandbox_paths *p,
-		       const struct vmm_cfg *cfg)
+		       const struct vmm_cfg *cfg, const char *id)
 {
 	int n = 0;
 	argv[n++] = p->vmm;
+	if (id[0])
+		PUSH("--id", id);
 	n = argv_source(argv, n, bufs, p, cfg);
 	if (cfg->disk)
 		PUSH("--disk", cfg->disk);
@@ -140,7 +143,13 @@ int vmm_spawn(struct vmm_proc *v, const struct sandbox_paths *p, const struct vm
 			return r;
 		}
 	}
-	build_argv(argv, bufs, v->jail ? &jp : p, v->jail ? &jcfg : cfg);
+	/* The host-side run directory (where its sockets are) names the VMM, jailed or not. */
+	char uds[PATH_MAX], id[PATH_MAX] = "";
+	if (cfg->vsock_uds) {
+		snprintf(uds, sizeof(uds), "%s", cfg->vsock_uds);
+		snprintf(id, sizeof(id), "%s", dirname(uds));
+	}
+	build_argv(argv, bufs, v->jail ? &jp : p, v->jail ? &jcfg : cfg, id);
 
 	int pipefd[2];
 	if (pipe2(pipefd, O_CLOEXEC) < 0)

@@ -274,11 +274,14 @@ __attribute__((unused)) static int h_count_procs_mentioning(const char *comm_wan
 
 /*
  * Live sandbox-vmm processes whose command line mentions path (our run root or template dir):
- * on a shared machine other people's VMMs are not ours to count.
+ * on a shared machine other people's VMMs are not ours to count. `sandbox` passes the VMM
+ * `--id <host run dir>`, so a jailed VMM (whose other arguments are jail paths) is found too;
+ * the test-hooks VMM's comm is truncated to 15 characters when it is not jailed.
  */
 __attribute__((unused)) static int h_count_vmms_using(const char *path)
 {
-	return h_count_procs_mentioning("sandbox-vmm", path);
+	return h_count_procs_mentioning("sandbox-vmm", path) +
+	       h_count_procs_mentioning("sandbox-vmm-tes", path);
 }
 
 /* Entries in a directory (0 when it does not exist). */
@@ -293,6 +296,270 @@ __attribute__((unused)) static int h_count_entries(const char *dir)
 	if (d)
 		closedir(d);
 	return n;
+}
+
+/*
+ * Leak accounting for fault and stress tests: what a run may leave behind, counted so that
+ * other people's sandboxes on the same machine do not disturb it. "Ours" is: processes that
+ * descend from this test or whose command line mentions one of our roots (daemonised OCI
+ * monitors, VMMs by their --id), the fds of those and of this process, mounts under our
+ * roots, entries in our roots, taps and network leases of the run ids seen under our roots
+ * (h_note_run_ids), jail cgroups in the uid range h_jail_uid_range() set, and the memory our
+ * processes and the files under our roots hold. Host MemAvailable is printed, not compared:
+ * other VMs come and go.
+ */
+struct h_counts {
+	int procs, fds, mounts, entries, taps, leases, cgroups;
+	long ours_kib;	     /* RSS of our processes + file bytes under our roots */
+	long mem_avail_kib; /* host-wide, informative */
+};
+
+#define H_MAX_ROOTS 4
+#define H_MAX_IDS 4096
+__attribute__((unused)) static const char *h_roots[H_MAX_ROOTS + 1];
+__attribute__((unused)) static char h_ids[H_MAX_IDS][16];
+__attribute__((unused)) static int h_nids;
+__attribute__((unused)) static unsigned long h_uid_base;
+
+/* The roots (run root, OCI root, template dir...) whose users count as ours; NULL-ended. */
+__attribute__((unused)) static void h_set_roots(const char *const *roots)
+{
+	int n = 0;
+	for (; roots[n] && n < H_MAX_ROOTS; n++)
+		h_roots[n] = roots[n];
+	h_roots[n] = NULL;
+}
+
+/* Our jailed VMMs get uids (and cgroups vmm-<uid>) from a range nobody else uses. */
+__attribute__((unused)) static void h_jail_uid_range(void)
+{
+	char v[32];
+	h_uid_base = 3000000ul + (unsigned long)(getpid() % 1000) * 65536ul;
+	snprintf(v, sizeof(v), "%lu", h_uid_base);
+	setenv("SANDBOX_JAIL_UID_BASE", v, 1);
+}
+
+__attribute__((unused)) static bool h_mentions_root(const char *text)
+{
+	for (int i = 0; h_roots[i]; i++)
+		if (h_roots[i][0] && strstr(text, h_roots[i]))
+			return true;
+	return false;
+}
+
+/* Records the names of the (run) dirs now under root: their taps are sbx<id>. */
+__attribute__((unused)) static void h_note_run_ids(const char *root)
+{
+	DIR *d = opendir(root);
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		bool known = e->d_name[0] == '.' || strlen(e->d_name) > 12;
+		for (int i = 0; !known && i < h_nids; i++)
+			known = !strcmp(h_ids[i], e->d_name);
+		if (!known && h_nids < H_MAX_IDS)
+			snprintf(h_ids[h_nids++], sizeof(h_ids[0]), "%s", e->d_name);
+	}
+	if (d)
+		closedir(d);
+}
+
+/* Records one run id (e.g. a run's default hostname). */
+__attribute__((unused)) static void h_note_run_id(const char *id)
+{
+	for (int i = 0; i < h_nids; i++)
+		if (!strcmp(h_ids[i], id))
+			return;
+	if (h_nids < H_MAX_IDS && strlen(id) <= 12)
+		snprintf(h_ids[h_nids++], sizeof(h_ids[0]), "%s", id);
+}
+
+__attribute__((unused)) static int h_count_fds(const char *pid)
+{
+	char p[64];
+	snprintf(p, sizeof(p), "/proc/%s/fd", pid);
+	return h_count_entries(p);
+}
+
+__attribute__((unused)) static long h_status_kib(const char *pid, const char *field)
+{
+	char p[64], line[256];
+	long v = 0;
+	size_t fl = strlen(field);
+	snprintf(p, sizeof(p), "/proc/%s/status", pid);
+	FILE *f = fopen(p, "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, field, fl) && line[fl] == ':')
+			v = atol(line + fl + 1);
+	if (f)
+		fclose(f);
+	return v;
+}
+
+/* Whether pid descends from us (walks ppid links; zombies count: they were not reaped). */
+__attribute__((unused)) static bool h_descends_from_us(int pid)
+{
+	for (int depth = 0; pid > 1 && depth < 64; depth++) {
+		char p[64];
+		int ppid = 0;
+		snprintf(p, sizeof(p), "/proc/%d/stat", pid);
+		FILE *f = fopen(p, "r");
+		bool ok = f && fscanf(f, "%*d (%*[^)]) %*c %d", &ppid) == 1;
+		if (f)
+			fclose(f);
+		if (!ok)
+			return false;
+		if (ppid == getpid())
+			return true;
+		pid = ppid;
+	}
+	return false;
+}
+
+__attribute__((unused)) static void h_count_procs_ours(struct h_counts *c)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		char p[300], args[8192];
+		if (e->d_name[0] < '0' || e->d_name[0] > '9' || atoi(e->d_name) == getpid())
+			continue;
+		snprintf(p, sizeof(p), "/proc/%s/cmdline", e->d_name);
+		FILE *f = fopen(p, "r");
+		size_t len = f ? fread(args, 1, sizeof(args) - 1, f) : 0;
+		if (f)
+			fclose(f);
+		for (size_t i = 0; i < len; i++)
+			args[i] = args[i] ? args[i] : ' ';
+		args[len] = '\0';
+		if (!h_mentions_root(args) && !h_descends_from_us(atoi(e->d_name)))
+			continue;
+		if (getenv("H_COUNTS_VERBOSE"))
+			fprintf(stderr, "  ours: pid %s: %.200s\n", e->d_name, args);
+		c->procs++;
+		c->fds += h_count_fds(e->d_name);
+		c->ours_kib += h_status_kib(e->d_name, "VmRSS");
+	}
+	if (d)
+		closedir(d);
+}
+
+__attribute__((unused)) static long h_du_kib(const char *dir)
+{
+	char cmd[600], out[64] = "";
+	snprintf(cmd, sizeof(cmd), "du -sk '%s' 2>/dev/null", dir);
+	FILE *f = popen(cmd, "r");
+	if (f && !fgets(out, sizeof(out), f))
+		out[0] = '\0';
+	if (f)
+		pclose(f);
+	return atol(out);
+}
+
+__attribute__((unused)) static int h_count_cgroups_ours(void)
+{
+	static const char *const hier[] = {"/sys/fs/cgroup/memory/sandbox", "/sys/fs/cgroup/pids/sandbox",
+					   "/sys/fs/cgroup/cpu/sandbox", "/sys/fs/cgroup/sandbox"};
+	int n = 0;
+	for (size_t i = 0; h_uid_base && i < sizeof(hier) / sizeof(hier[0]); i++) {
+		DIR *d = opendir(hier[i]);
+		struct dirent *e;
+		unsigned long uid;
+		while (d && (e = readdir(d)))
+			n += sscanf(e->d_name, "vmm-%lu", &uid) == 1 && uid >= h_uid_base &&
+			     uid < h_uid_base + 65536;
+		if (d)
+			closedir(d);
+	}
+	return n;
+}
+
+__attribute__((unused)) static void h_counts_take(struct h_counts *c)
+{
+	memset(c, 0, sizeof(*c));
+	h_count_procs_ours(c);
+	c->fds += h_count_fds("self") - 1; /* minus the one reading the directory */
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+	char line[4096];
+	while (f && fgets(line, sizeof(line), f)) {
+		char mnt[4096];
+		if (sscanf(line, "%*s %*s %*s %*s %4095s", mnt) == 1 && h_mentions_root(mnt))
+			c->mounts++;
+	}
+	if (f)
+		fclose(f);
+	for (int i = 0; h_roots[i]; i++) {
+		c->entries += h_count_entries(h_roots[i]);
+		c->ours_kib += h_du_kib(h_roots[i]);
+	}
+	for (int i = 0; i < h_nids; i++) {
+		char p[128];
+		snprintf(p, sizeof(p), "/sys/class/net/sbx%s", h_ids[i]);
+		c->taps += access(p, F_OK) == 0;
+	}
+	/* Leases are named by address and say "id <run id>" inside (shim/net_local.c). */
+	DIR *ld = opendir("/run/sandbox-net");
+	struct dirent *le;
+	while (ld && (le = readdir(ld))) {
+		char p[300], text[512] = "";
+		if (strncmp(le->d_name, "lease-", 6))
+			continue;
+		snprintf(p, sizeof(p), "/run/sandbox-net/%s", le->d_name);
+		FILE *lf = fopen(p, "r");
+		size_t n = lf ? fread(text, 1, sizeof(text) - 1, lf) : 0;
+		if (lf)
+			fclose(lf);
+		text[n] = '\0';
+		for (int i = 0; i < h_nids; i++) {
+			char want[32];
+			snprintf(want, sizeof(want), "id %s\n", h_ids[i]);
+			c->leases += strstr(text, want) != NULL;
+		}
+	}
+	if (ld)
+		closedir(ld);
+	c->cgroups = h_count_cgroups_ours();
+	f = fopen("/proc/meminfo", "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "MemAvailable:", 13))
+			c->mem_avail_kib = atol(line + 13);
+	if (f)
+		fclose(f);
+}
+
+__attribute__((unused)) static void h_counts_print(const char *label, const struct h_counts *c)
+{
+	fprintf(stderr,
+		"[%s] processes %d, fds %d, mounts %d, root entries %d, taps %d, leases %d, "
+		"cgroups %d, our memory %ld KiB (host MemAvailable %ld MiB)\n",
+		label, c->procs, c->fds, c->mounts, c->entries, c->taps, c->leases, c->cgroups,
+		c->ours_kib, c->mem_avail_kib / 1024);
+}
+
+/*
+ * Every count back where it was. Our memory may differ by slack_kib (du rounding, the test's
+ * own heap is not counted; a leaked run dir or process is megabytes).
+ */
+__attribute__((unused)) static void h_counts_assert_same(const struct h_counts *before,
+							  const struct h_counts *after,
+							  long slack_kib)
+{
+	h_counts_print("before", before);
+	h_counts_print("after", after);
+	if (after->procs != before->procs) { /* name them */
+		struct h_counts again;
+		setenv("H_COUNTS_VERBOSE", "1", 1);
+		h_counts_take(&again);
+		unsetenv("H_COUNTS_VERBOSE");
+	}
+	ck_assert_int_eq(after->procs, before->procs);
+	ck_assert_int_eq(after->fds, before->fds);
+	ck_assert_int_eq(after->mounts, before->mounts);
+	ck_assert_int_eq(after->entries, before->entries);
+	ck_assert_int_eq(after->taps, before->taps);
+	ck_assert_int_eq(after->leases, before->leases);
+	ck_assert_int_eq(after->cgroups, before->cgroups);
+	ck_assert_msg(labs(after->ours_kib - before->ours_kib) <= slack_kib,
+		      "our memory went from %ld to %ld KiB", before->ours_kib, after->ours_kib);
 }
 
 /* HTTP GET with retries (the guest is slow): the body, or "" on failure. */
