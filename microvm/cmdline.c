@@ -21,17 +21,22 @@
 #include "layout.h"
 
 #define CMDLINE_BASE                                                                               \
-	"console=ttyS0 quiet reboot=k panic=-1 io_delay=none "                   \
+	"console=ttyS0 quiet reboot=k panic=-1 io_delay=none "                                     \
 	"i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd 8250.nr_uarts=1"
 /*
  * kvm_pvm passes the host's CPUID through whatever KVM_SET_CPUID2 says, so the kernel is told on
  * its command line. Each name is a CPL0 instruction KVM's emulator cannot execute: popcnt, cx16
  * (cmpxchg16b), smap (clac/stac), fsgsbase (wrgsbase on context switch), pku/ospke (wrpkru),
  * invpcid/pcid, rdrand/rdseed (random init), rdpid; noxsave covers xsave* and the AVX family.
+ * erms/fsrm are not missing from the emulator but slow in it: the emulator runs a rep string
+ * instruction one element at a time, so with them clear_page/copy_page/memset/copy_user use
+ * byte-wise `rep stosb/movsb` (4096 emulated steps per page); without them (rep_good stays) the
+ * quadword variants take 512 (docs/benchmarks.md, "Where one run spends its time").
  * clearcpuid's value must stay under 128 bytes (arch/x86/kernel/cpu/common.c).
  */
 #define CMDLINE_EMULATED                                                                           \
-	"noxsave clearcpuid=popcnt,cx16,smap,fsgsbase,pku,ospke,invpcid,pcid,rdrand,rdseed,rdpid"
+	"noxsave clearcpuid=popcnt,cx16,smap,fsgsbase,pku,ospke,invpcid,pcid,rdrand,rdseed,rdpid," \
+	"erms,fsrm"
 
 struct cmdline_buf {
 	char *p;
@@ -39,7 +44,8 @@ struct cmdline_buf {
 	bool overflow;
 };
 
-static void append(struct cmdline_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void append(struct cmdline_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void append(struct cmdline_buf *b, const char *fmt, ...)
 {
@@ -65,7 +71,7 @@ int cmdline_build(char *buf, size_t buflen, bool emulated, unsigned ndevices, co
 	if (ndevices > LAYOUT_VIRTIO_MAX_DEVICES)
 		return sbx_err_setx(err, EINVAL, "kernel command line: %u devices (max %u)",
 				    ndevices, LAYOUT_VIRTIO_MAX_DEVICES);
-	struct cmdline_buf b = { buf, cap, 0, false };
+	struct cmdline_buf b = {buf, cap, 0, false};
 	buf[0] = '\0';
 	append(&b, "%s", CMDLINE_BASE);
 	if (emulated)
@@ -79,7 +85,8 @@ int cmdline_build(char *buf, size_t buflen, bool emulated, unsigned ndevices, co
 		append(&b, " %s", extra);
 	if (b.overflow) {
 		buf[0] = '\0';
-		return sbx_err_setx(err, E2BIG, "kernel command line longer than %zu bytes", cap - 1);
+		return sbx_err_setx(err, E2BIG, "kernel command line longer than %zu bytes",
+				    cap - 1);
 	}
 	return 0;
 }

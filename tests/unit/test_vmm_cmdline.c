@@ -58,6 +58,25 @@ START_TEST(length_is_bounded)
 }
 END_TEST
 
+/* The kernel ignores a clearcpuid value of 128 bytes or more (its parse buffer); rep_good must
+ * stay so that page clears and copies take the quadword string variants. */
+START_TEST(emulated_clearcpuid_fits_and_hides_byte_string_ops)
+{
+	ck_assert_int_eq(cmdline_build(buf, sizeof(buf), true, 0, NULL, NULL), 0);
+	char *v = strstr(buf, "clearcpuid=");
+	ck_assert_ptr_nonnull(v);
+	v += strlen("clearcpuid=");
+	size_t len = strcspn(v, " ");
+	ck_assert_uint_lt(len, 128);
+	char val[128];
+	memcpy(val, v, len);
+	val[len] = '\0';
+	ck_assert_ptr_nonnull(strstr(val, "erms"));
+	ck_assert_ptr_nonnull(strstr(val, "fsrm"));
+	ck_assert_ptr_null(strstr(val, "rep_good"));
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("vmm_cmdline");
@@ -65,6 +84,7 @@ int main(void)
 	tcase_add_test(tc, hardware_host_has_no_emulation_switches);
 	tcase_add_test(tc, emulated_host_devices_and_extra_in_order);
 	tcase_add_test(tc, length_is_bounded);
+	tcase_add_test(tc, emulated_clearcpuid_fits_and_hides_byte_string_ops);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
