@@ -12,7 +12,7 @@ DEPS_PKGS := build-essential pkg-config clang check libyajl-dev libseccomp-dev l
 	linux-source-6.1 flex bison bc libelf-dev libssl-dev cpio xz-utils erofs-utils \
 	busybox-static util-linux procps qemu-system-x86 runc hyperfine clang-format \
 	libcurl4-openssl-dev libarchive-dev docker-registry skopeo python3 apache2-utils \
-	iproute2 nftables iperf3 podman
+	iproute2 nftables iperf3 podman containerd
 
 COMMON_SRC := $(wildcard common/*.c)
 VMM_SRC := $(filter-out microvm/main.c,$(wildcard microvm/*.c))
@@ -25,6 +25,8 @@ SHIM_LIBS := $(shell pkg-config --libs yajl 2>/dev/null) -lcrypto -lpthread \
 	$(shell pkg-config --libs libcurl libarchive 2>/dev/null)
 VMM_LIBS := -lpthread $(shell pkg-config --libs libseccomp 2>/dev/null)
 SHIM_LIBS += $(shell pkg-config --libs libcap-ng 2>/dev/null)
+# OCI seccomp profiles are compiled to BPF on the host (shim/oci_security.c)
+SHIM_LIBS += $(shell pkg-config --libs libseccomp 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 
 KERNEL := $(B)/vmlinux
@@ -135,6 +137,13 @@ $(B)/tests/%: tests/unit/%.c $(B)/libvmm.a $(B)/libshim.a $(B)/libagent.a $(B)/l
 $(B)/tests/%: tests/integration/%.c tests/integration/harness.h $(B)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) -o $@ $< $(B)/libcommon.a $(CHECK_LIBS) -lpthread
+
+# A static vsock client the guest-security test puts into its container rootfs (busybox has none).
+GUEST_PROBE := $(B)/tests/guest/vsock_probe
+$(GUEST_PROBE): tests/integration/guest/vsock_probe.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) -static -o $@ $<
+$(B)/tests/test_guest_security: $(GUEST_PROBE)
 
 check: check-unit check-integration
 

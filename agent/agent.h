@@ -31,6 +31,25 @@ enum agent_stage {
 	AGENT_STAGE_EXECED = 3,
 	AGENT_STAGE_EXITING = 4,
 	AGENT_STAGE_SNAPSHOT = 0x10, /* template build: the VMM snapshots the VM on this byte */
+	/* Finer marks inside one run (docs/benchmarks.md, "Where one run spends its time"). */
+	AGENT_MARK_RUN = 0x20,	     /* RUN received */
+	AGENT_MARK_IDENTITY = 0x21,  /* clock set, RNG reseeded */
+	AGENT_MARK_DISK = 0x22,	     /* rootfs disk has its medium */
+	AGENT_MARK_LOWER = 0x23,     /* rootfs (lower layer) mounted */
+	AGENT_MARK_OVERLAY = 0x24,   /* overlay root mounted */
+	AGENT_MARK_NET = 0x25,	     /* network configured */
+	AGENT_MARK_STDIO = 0x26,     /* stdio pipes/pty made */
+	AGENT_MARK_CLONED = 0x27,    /* container init cloned (agent side) */
+	AGENT_MARK_INIT = 0x30,	     /* container init runs */
+	AGENT_MARK_INIT_FDS = 0x31,  /* its fds arranged */
+	AGENT_MARK_INIT_PROC = 0x32, /* /proc and /sys mounted */
+	AGENT_MARK_INIT_DEV = 0x33,  /* /dev built */
+	AGENT_MARK_INIT_ROOT = 0x34, /* root switched */
+	AGENT_MARK_WORKLOAD = 0x35,  /* workload forked, runs */
+	AGENT_MARK_PRE_EXEC = 0x36,  /* workload about to execve */
+	AGENT_MARK_STATUS = 0x40,    /* the workload's status reached the agent */
+	AGENT_MARK_SERVED = 0x41,    /* EXIT sent, agent_serve returned */
+	AGENT_MARK_REBOOT = 0x42,    /* synced, calling reboot */
 };
 
 struct agent_cfg {
@@ -48,6 +67,7 @@ struct agent_cfg {
 	const char *sys_block_dir;
 	bool seed_rng;	   /* apply RUN's SEED to the kernel RNG (false in host-mode tests) */
 	uint32_t vsock_cid; /* our CID on the host connection, given to the workload; 0: none */
+	bool hold_mnt_ns;   /* PID 1: container_hold_mnt_ns (the VM ends after the run) */
 };
 
 /* ---- pid1.c ---- */
@@ -120,6 +140,28 @@ int container_prepare_rootfs(const struct agent_cfg *cfg, const struct sbx_run_r
  */
 int container_enter_root(const char *root, const struct sbx_run_req *req, bool force_move,
 			 struct sbx_err *err);
+/*
+ * PID 1, before the template point (so every clone starts with it done): makes run_dir's
+ * directories, the rw tmpfs, and the container's /dev tree and read-only /sys, which
+ * container_prepare_rootfs and container_enter_root then use instead of building them.
+ */
+int container_prewarm(const char *run_dir, struct sbx_err *err);
+/*
+ * An fd on the container init's mount namespace (-1 on failure). Held open, it keeps the
+ * namespace's teardown (unmounting every container mount) out of the init's exit, which the
+ * EXIT frame waits for; PID 1 powers off without ever closing it.
+ */
+int container_hold_mnt_ns(pid_t init_pid);
+
+/* ---- container_security.c (docs/security.md, "Guest side") ---- */
+/* Container init, after the root switch: sysctl, the pids cgroup, masked and read-only paths. */
+int container_security_root(const struct sbx_run_req *req, struct sbx_err *err);
+/*
+ * The workload (first process or exec), after its uid/gid switch (done with PR_SET_KEEPCAPS),
+ * right before execve: rlimits, umask, oom_score_adj, capabilities (docker's default set when
+ * the RUN has none), no_new_privs, the vsock filter (always) and the RUN's seccomp program.
+ */
+int container_security_exec(const struct sbx_run_req *req, struct sbx_err *err);
 
 /* ---- process.c ---- */
 struct container {

@@ -247,6 +247,7 @@ static void read_status_pipe(struct chan *ch)
 	if (n == (ssize_t)sizeof(st)) {
 		ch->wstatus = st;
 		ch->have_status = true;
+		agent_stage(AGENT_MARK_STATUS);
 		return;
 	}
 	close_fd(&ch->c->status_r);

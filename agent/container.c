@@ -56,6 +56,7 @@ static int mount_lower(const struct agent_cfg *cfg, const struct sbx_run_req *re
 					   : 0;
 		if (r < 0)
 			return r;
+		agent_stage(AGENT_MARK_DISK);
 		return do_mount(req->rootfs, lower, type, MS_RDONLY | NOSUID_NODEV, NULL, err);
 	}
 	if (!cfg->test_rootfs)
@@ -64,6 +65,20 @@ static int mount_lower(const struct agent_cfg *cfg, const struct sbx_run_req *re
 	if (r < 0)
 		return r;
 	return do_mount(NULL, lower, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL, err);
+}
+
+/*
+ * What container_prewarm made in advance under its run_dir (empty when nothing): the rw tmpfs
+ * with upper/ and work/, a finished /dev tree at dev/ and a read-only sysfs at sys/. A forked
+ * container init inherits this and, in its private copy of the mount tree, moves dev/ and
+ * sys/ into its root: two MS_MOVEs instead of some twenty mounts, files and symlinks.
+ */
+static char prewarmed_dir[128];
+static bool prewarmed_rw, prewarmed_dev, prewarmed_sys;
+
+static bool prewarmed_for(const char *run_dir)
+{
+	return prewarmed_dir[0] && run_dir && strcmp(prewarmed_dir, run_dir) == 0;
 }
 
 int container_prepare_rootfs(const struct agent_cfg *cfg, const struct sbx_run_req *req, char *root,
@@ -77,14 +92,19 @@ int container_prepare_rootfs(const struct agent_cfg *cfg, const struct sbx_run_r
 	r = r ?: join(work, sizeof(work), d, "/rw/work", err);
 	r = r ?: join(root, root_cap, d, "/root", err);
 	r = r ?: mkdir_p1(d, 0755, err);
-	r = r ?: mkdir_p1(lower, 0755, err);
-	r = r ?: mkdir_p1(rw, 0755, err);
-	r = r ?: mkdir_p1(root, 0755, err);
+	if (r == 0 && mounts_root_is_share(req))
+		return mounts_share_root(req, root, err); /* OCI root over virtio-fs: no overlay */
+	bool ready = prewarmed_rw && prewarmed_for(d);	  /* the dirs and the rw tmpfs exist */
+	r = r ?: ready ? 0 : mkdir_p1(lower, 0755, err);
+	r = r ?: ready ? 0 : mkdir_p1(rw, 0755, err);
+	r = r ?: ready ? 0 : mkdir_p1(root, 0755, err);
 	r = r ?: mount_lower(cfg, req, lower, err);
+	if (r == 0)
+		agent_stage(AGENT_MARK_LOWER);
 	/* The writable layer lives in guest RAM: the container's changes vanish with the VM. */
-	r = r ?: do_mount("tmpfs", rw, "tmpfs", NOSUID_NODEV, "mode=0755", err);
-	r = r ?: mkdir_p1(upper, 0755, err);
-	r = r ?: mkdir_p1(work, 0755, err);
+	r = r ?: ready ? 0 : do_mount("tmpfs", rw, "tmpfs", NOSUID_NODEV, "mode=0755", err);
+	r = r ?: ready ? 0 : mkdir_p1(upper, 0755, err);
+	r = r ?: ready ? 0 : mkdir_p1(work, 0755, err);
 	if (r < 0)
 		return r;
 	if ((size_t)snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s", lower, upper,
@@ -118,12 +138,12 @@ static const struct {
 
 static const char *const dev_nodes[] = {"/null", "/zero", "/full", "/random", "/urandom", "/tty"};
 
-/* /dev: a small tmpfs holding only the standard nodes, bound from the agent's /dev. */
-static int setup_dev(const char *root, struct sbx_err *err)
+/* /dev: a small tmpfs holding only the standard nodes, bound from the agent's /dev. The
+ * mqueue mount is left out: it belongs to the container's IPC namespace (mount_mqueue). */
+static int build_dev(const char *dev, struct sbx_err *err)
 {
-	char dev[512], path[512], src[64];
-	int r = join(dev, sizeof(dev), root, "/dev", err);
-	r = r ?: mkdir_p1(dev, 0755, err);
+	char path[512], src[64];
+	int r = mkdir_p1(dev, 0755, err);
 	r = r
 		?: do_mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_STRICTATIME,
 			    "mode=755,size=65536k", err);
@@ -145,24 +165,88 @@ static int setup_dev(const char *root, struct sbx_err *err)
 	r = r
 		?: do_mount("shm", path, "tmpfs", NOSUID_NODEV | MS_NOEXEC, "mode=1777,size=65536k",
 			    err);
-	if (r == 0 && join(path, sizeof(path), dev, "/mqueue", err) == 0 && mkdir(path, 0755) == 0)
-		/* Optional: the guest kernel may be built without POSIX message queues. */
-		(void)mount("mqueue", path, "mqueue", NOSUID_NODEV | MS_NOEXEC, NULL);
 	return r;
 }
 
-/* /proc for the new pid namespace and a read-only /sys. */
-static int setup_proc_sys(const char *root, struct sbx_err *err)
+static void mount_mqueue(const char *dev)
 {
 	char path[512];
-	const unsigned long fl = NOSUID_NODEV | MS_NOEXEC;
+	struct sbx_err ignored;
+	if (join(path, sizeof(path), dev, "/mqueue", &ignored) == 0 &&
+	    (mkdir(path, 0755) == 0 || errno == EEXIST))
+		/* Optional: the guest kernel may be built without POSIX message queues. */
+		(void)mount("mqueue", path, "mqueue", NOSUID_NODEV | MS_NOEXEC, NULL);
+}
+
+/* /proc for the new pid namespace (never made in advance: it shows that namespace). */
+static int setup_proc(const char *root, struct sbx_err *err)
+{
+	char path[512];
 	int r = join(path, sizeof(path), root, "/proc", err);
 	r = r ?: mkdir_p1(path, 0555, err);
-	r = r ?: do_mount("proc", path, "proc", fl, NULL, err);
-	r = r ?: join(path, sizeof(path), root, "/sys", err);
-	r = r ?: mkdir_p1(path, 0555, err);
-	r = r ?: do_mount("sysfs", path, "sysfs", fl | MS_RDONLY, NULL, err);
+	r = r ?: do_mount("proc", path, "proc", NOSUID_NODEV | MS_NOEXEC, NULL, err);
 	return r;
+}
+
+static int mount_sys(const char *dir, struct sbx_err *err)
+{
+	int r = mkdir_p1(dir, 0555, err);
+	return r
+		   ?: do_mount("sysfs", dir, "sysfs", NOSUID_NODEV | MS_NOEXEC | MS_RDONLY, NULL,
+			       err);
+}
+
+/* Moves the prepared <prewarmed_dir><name> onto <root><name> (this process's mount tree). */
+static int move_prepared(const char *root, const char *name, mode_t mode, struct sbx_err *err)
+{
+	char src[256], dst[512];
+	int r = join(src, sizeof(src), prewarmed_dir, name, err);
+	r = r ?: join(dst, sizeof(dst), root, name, err);
+	r = r ?: mkdir_p1(dst, mode, err);
+	if (r == 0 && mount(src, dst, NULL, MS_MOVE, NULL) < 0)
+		r = sbx_err_set(err, errno, "move prepared '%s' to '%s'", src, dst);
+	return r;
+}
+
+int container_prewarm(const char *run_dir, struct sbx_err *err)
+{
+	char p[256];
+	if (strlen(run_dir) >= sizeof(prewarmed_dir) - 16)
+		return sbx_err_setx(err, ENAMETOOLONG, "run dir '%s' too long", run_dir);
+	int r = mkdir_p1(run_dir, 0755, err);
+	r = r ?: join(p, sizeof(p), run_dir, "/lower", err);
+	r = r ?: mkdir_p1(p, 0755, err);
+	r = r ?: join(p, sizeof(p), run_dir, "/root", err);
+	r = r ?: mkdir_p1(p, 0755, err);
+	r = r ?: join(p, sizeof(p), run_dir, "/rw", err);
+	r = r ?: mkdir_p1(p, 0755, err);
+	r = r ?: do_mount("tmpfs", p, "tmpfs", NOSUID_NODEV, "mode=0755", err);
+	r = r ?: join(p, sizeof(p), run_dir, "/rw/upper", err);
+	r = r ?: mkdir_p1(p, 0755, err);
+	r = r ?: join(p, sizeof(p), run_dir, "/rw/work", err);
+	r = r ?: mkdir_p1(p, 0755, err);
+	if (r < 0)
+		return r;
+	snprintf(prewarmed_dir, sizeof(prewarmed_dir), "%s", run_dir);
+	prewarmed_rw = true;
+	r = join(p, sizeof(p), run_dir, "/dev", err);
+	r = r ?: build_dev(p, err);
+	if (r < 0)
+		return r;
+	prewarmed_dev = true;
+	r = join(p, sizeof(p), run_dir, "/sys", err);
+	r = r ?: mount_sys(p, err);
+	if (r < 0)
+		return r;
+	prewarmed_sys = true;
+	return 0;
+}
+
+int container_hold_mnt_ns(pid_t init_pid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/ns/mnt", (int)init_pid);
+	return open(path, O_RDONLY | O_CLOEXEC);
 }
 
 /*
@@ -208,9 +292,26 @@ int container_enter_root(const char *root, const struct sbx_run_req *req, bool f
 		return r;
 	if (req->hostname && sethostname(req->hostname, strlen(req->hostname)) < 0)
 		return sbx_err_set(err, errno, "sethostname '%s'", req->hostname);
-	r = setup_proc_sys(root, err);
-	r = r ?: setup_dev(root, err);
+	char path[512];
+	r = setup_proc(root, err);
+	if (prewarmed_sys)
+		r = r ?: move_prepared(root, "/sys", 0555, err);
+	else
+		r = r ?: join(path, sizeof(path), root, "/sys", err) ?: mount_sys(path, err);
+	if (r == 0)
+		agent_stage(AGENT_MARK_INIT_PROC);
+	if (prewarmed_dev)
+		r = r ?: move_prepared(root, "/dev", 0755, err);
+	else
+		r = r ?: join(path, sizeof(path), root, "/dev", err) ?: build_dev(path, err);
+	if (r == 0 && join(path, sizeof(path), root, "/dev", err) == 0)
+		mount_mqueue(path);
+	if (r == 0)
+		agent_stage(AGENT_MARK_INIT_DEV);
 	r = r ?: switch_root(root, force_move, err);
+	if (r == 0)
+		agent_stage(AGENT_MARK_INIT_ROOT);
 	r = r ?: mounts_apply(req, err);
+	r = r ?: container_security_root(req, err);
 	return r;
 }

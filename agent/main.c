@@ -102,6 +102,9 @@ __attribute__((noreturn)) static void pid1_main(void)
 	agent_stage_enable();
 	agent_stage(AGENT_STAGE_STARTED);
 	pid1_mount_basics();
+	/* Done before the template point, so a clone starts with it (agent.h). */
+	if (container_prewarm(GUEST_RUN_DIR, &err) < 0)
+		agent_console("prepare the container mounts in advance: %s", err.msg);
 	if (agent_template_requested("/proc/cmdline"))
 		agent_template_point();
 	int fd = pid1_dial_host(&err);
@@ -115,9 +118,11 @@ __attribute__((noreturn)) static void pid1_main(void)
 				      .set_clock = true,
 				      .sys_block_dir = "/sys/block",
 				      .seed_rng = true,
+				      .hold_mnt_ns = true,
 				      .vsock_cid = agent_conn_cid(fd)};
 	if (agent_serve(fd, &cfg, &err) < 0)
 		agent_console("%s", err.msg);
+	agent_stage(AGENT_MARK_SERVED);
 	pid1_wait_host_close(fd);
 	agent_stage(AGENT_STAGE_EXITING);
 	close(fd);

@@ -1,6 +1,9 @@
-/* Virtio-fs shares (`sandbox run -v`) mounted into the container (docs/virtiofs.md). */
+/* Virtio-fs shares (`sandbox run -v`, OCI root and binds) and guest tmpfs mounts
+ * (docs/virtiofs.md). */
 #ifndef SANDBOX_AGENT_MOUNTS_H
 #define SANDBOX_AGENT_MOUNTS_H
+
+#include <stdbool.h>
 
 #include "../common/error.h"
 #include "../common/proto.h"
@@ -11,5 +14,10 @@
  * Runs after the root switch so that symlinks in a target resolve inside the container.
  */
 int mounts_apply(const struct sbx_run_req *req, struct sbx_err *err);
+
+/* The RUN's rootfs is a virtio-fs share (rootfs "rw:TAG"/"ro:TAG", type "virtiofs"). */
+bool mounts_root_is_share(const struct sbx_run_req *req);
+/* In the agent, before the container init: mounts that share on root (created if missing). */
+int mounts_share_root(const struct sbx_run_req *req, const char *root, struct sbx_err *err);
 
 #endif

@@ -131,6 +131,7 @@ int pid1_dial_host(struct sbx_err *err)
 __attribute__((noreturn)) void pid1_poweroff(void)
 {
 	sync();
+	agent_stage(AGENT_MARK_REBOOT);
 	/* The kernel runs with reboot=k: a reboot is the keyboard-controller reset the VMM
 	 * treats as "guest ended". */
 	reboot(RB_AUTOBOOT);

@@ -104,6 +104,7 @@ static void reset_signals(void)
 __attribute__((noreturn)) static void workload_exec(const struct sbx_run_req *req, bool tty)
 {
 	char msg[SBX_ERR_MSG_MAX];
+	agent_stage(AGENT_MARK_WORKLOAD);
 	reset_signals();
 	if (setsid() < 0)
 		child_fail(errno, AGENT_EXIT_SETUP, "setsid");
@@ -111,6 +112,8 @@ __attribute__((noreturn)) static void workload_exec(const struct sbx_run_req *re
 		child_fail(errno, AGENT_EXIT_SETUP, "set controlling terminal");
 	if (setgroups(req->n_add_gids, req->add_gids) < 0)
 		child_fail(errno, AGENT_EXIT_SETUP, "setgroups");
+	/* The permitted set must survive setuid: container_security_exec sets the final sets. */
+	prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0);
 	if (setgid(req->gid) < 0 || setuid(req->uid) < 0) {
 		snprintf(msg, sizeof(msg), "set uid/gid %u:%u: %s", req->uid, req->gid,
 			 strerror(errno));
@@ -127,6 +130,10 @@ __attribute__((noreturn)) static void workload_exec(const struct sbx_run_req *re
 			_exit(AGENT_EXIT_SETUP); /* the agent went away or the container was deleted */
 		close(FD_START_R);
 	}
+	struct sbx_err err = {0};
+	if (container_security_exec(req, &err) < 0)
+		child_fail(err.code, AGENT_EXIT_SETUP, err.msg);
+	agent_stage(AGENT_MARK_PRE_EXEC);
 	int e = exec_search(req->argv, req->envp);
 	snprintf(msg, sizeof(msg), "exec \"%s\": %s", req->argv[0], strerror(e));
 	child_fail(e, exec_errno_to_code(e), msg);
@@ -199,9 +206,11 @@ __attribute__((noreturn)) static void container_init(const struct init_args *a)
 {
 	struct sbx_err err = {0};
 	/* All signals are still blocked (container_spawn): init_loop takes them synchronously. */
+	agent_stage(AGENT_MARK_INIT);
 	prctl(PR_SET_PDEATHSIG, SIGKILL); /* an agent that dies takes the container with it */
 	if (init_arrange_fds(a->child, a->exec_w, a->status_w, a->start_r) < 0)
 		_exit(AGENT_EXIT_SETUP);
+	agent_stage(AGENT_MARK_INIT_FDS);
 	if (container_enter_root(a->root, a->req, a->force_move, &err) < 0)
 		child_fail(err.code, AGENT_EXIT_SETUP, err.msg);
 	for (int s = 1; s < NSIG; s++)
@@ -246,6 +255,8 @@ int container_spawn(struct container *c, const char *root, const struct sbx_run_
 	pid_t pid = (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
 	if (pid != 0)
 		sigprocmask(SIG_SETMASK, &old, NULL);
+	if (pid > 0)
+		agent_stage(AGENT_MARK_CLONED);
 	if (pid < 0)
 		return spawn_fail(fds, err, "clone container init");
 	if (pid == 0) {

@@ -81,18 +81,24 @@ static int run_container(int fd, const struct agent_cfg *cfg, const struct sbx_r
 	struct agent_stdio s;
 	struct container c;
 	int r = container_prepare_rootfs(cfg, req, root, sizeof(root), why);
+	if (r >= 0)
+		agent_stage(AGENT_MARK_OVERLAY);
 	if (r >= 0 && req->rootfs) /* tests without a rootfs run with the agent's own network */
 		r = agent_net_setup(req, root, why);
 	if (r < 0)
 		return send_error(fd, AGENT_EXIT_SETUP, why, err);
+	agent_stage(AGENT_MARK_NET);
 	r = stdio_create(&s, req, why);
 	if (r < 0)
 		return send_error(fd, AGENT_EXIT_SETUP, why, err);
+	agent_stage(AGENT_MARK_STDIO);
 	r = container_spawn(&c, root, req, cfg->test_force_move, &s, why);
 	if (r < 0) {
 		stdio_destroy(&s);
 		return send_error(fd, AGENT_EXIT_SETUP, why, err);
 	}
+	if (cfg->hold_mnt_ns)
+		(void)container_hold_mnt_ns(c.init_pid); /* never closed: see agent.h */
 	r = channel_run(fd, &c, &s, err);
 	container_destroy(&c);
 	stdio_destroy(&s);
@@ -127,6 +133,7 @@ int agent_serve(int fd, const struct agent_cfg *cfg, struct sbx_err *err)
 		return sbx_err_wrap(err, "receive RUN");
 	if (r == 0)
 		return send_error(fd, AGENT_EXIT_SETUP, &why, err);
+	agent_stage(AGENT_MARK_RUN);
 	/* The clock first: a template's clock is as old as the template. */
 	set_clock(cfg, req.time_ns);
 	r = renew_identity(cfg, &req, &env_storage, &why);
@@ -134,6 +141,7 @@ int agent_serve(int fd, const struct agent_cfg *cfg, struct sbx_err *err)
 		sbx_run_req_free(&req);
 		return send_error(fd, AGENT_EXIT_SETUP, &why, err);
 	}
+	agent_stage(AGENT_MARK_IDENTITY);
 	r = run_container(fd, cfg, &req, &why, err);
 	sbx_run_req_free(&req);
 	return r;

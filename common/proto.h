@@ -66,6 +66,18 @@ enum sbx_run_tag {
 	SBX_RUN_RESOLV_CONF = 17, /* string: the container's /etc/resolv.conf */
 	SBX_RUN_HOSTS = 18,   /* string: the container's /etc/hosts */
 	SBX_RUN_MOUNT = 19,   /* string "ro:TAG:/target" or "rw:TAG:/target", repeated: virtio-fs share */
+	/* The process's security settings (docs/security.md, "Guest side"): */
+	SBX_RUN_RLIMIT = 20,	    /* u32 resource, u64 soft, u64 hard; repeated */
+	SBX_RUN_SYSCTL = 21,	    /* string "key=value", a namespaced sysctl; repeated */
+	SBX_RUN_MASKED_PATH = 22,   /* string, absolute; repeated */
+	SBX_RUN_READONLY_PATH = 23, /* string, absolute; repeated */
+	SBX_RUN_UMASK = 24,	    /* u32 0..0777 */
+	SBX_RUN_OOM_SCORE_ADJ = 25, /* i32 -1000..1000 */
+	SBX_RUN_PIDS_LIMIT = 26,    /* u64 >= 1: pids.max of the container's guest cgroup */
+	SBX_RUN_CAPS = 27,	    /* 5 x u64: bounding, effective, inheritable, permitted, ambient */
+	SBX_RUN_NO_NEW_PRIVS = 28,  /* u32 0/1 */
+	SBX_RUN_SECCOMP = 29,	    /* classic BPF program: 1..SBX_RUN_BPF_MAX insns of 8 bytes */
+	SBX_RUN_LAST_TAG = SBX_RUN_SECCOMP,
 };
 
 #define SBX_RUN_MAX_ARGS 4096u
@@ -73,10 +85,27 @@ enum sbx_run_tag {
 #define SBX_RUN_MAX_GIDS 64u
 #define SBX_RUN_MAX_MOUNTS 16u
 #define SBX_RUN_MOUNT_TAG_MAX 36u /* virtio-fs config tag (virtio 1.2 §5.11.4) */
+#define SBX_MOUNT_TMPFS "@tmpfs" /* a MOUNT "tag" that is not a share: a guest tmpfs */
 #define SBX_RUN_MAX_STR 65536u /* any single string, including its terminating NUL */
 /* RNG seed: at least 256 bits (what the kernel's CRNG needs), at most 2048. */
 #define SBX_RUN_SEED_MIN 32u
 #define SBX_RUN_SEED_MAX 256u
+#define SBX_RUN_MAX_RLIMITS 16u /* RLIM_NLIMITS */
+#define SBX_RUN_MAX_SYSCTL 64u
+#define SBX_RUN_MAX_PATHS 128u /* masked paths, and read-only paths, each */
+#define SBX_RUN_BPF_MAX 4096u  /* BPF_MAXINSNS */
+
+/* One classic BPF instruction, the layout of struct sock_filter (sent as LE u16, u8, u8, u32). */
+struct sbx_bpf_insn {
+	uint16_t code;
+	uint8_t jt, jf;
+	uint32_t k;
+};
+
+/* Capability sets as bit masks (bit N = capability N, linux/capability.h). */
+struct sbx_caps {
+	uint64_t bounding, effective, inheritable, permitted, ambient;
+};
 
 struct sbx_frame_hdr {
 	uint32_t type;
@@ -106,12 +135,42 @@ struct sbx_run_req {
 	struct sbx_net_cfg net; /* net.present false: no network (eth0 stays down) */
 	char *resolv_conf, *hosts; /* NULL: leave the rootfs's files alone */
 	struct sbx_mount {
-		char *tag;    /* virtio-fs tag, 1..SBX_RUN_MOUNT_TAG_MAX bytes, no ':' */
+		char *tag;    /* virtio-fs tag, 1..SBX_RUN_MOUNT_TAG_MAX bytes, no ':' or '/' */
 		char *target; /* absolute path inside the container */
 		bool ro;
+		/* NULL: the whole share. Else one name in the share's directory (a file bind):
+		 * no '/' or ':', not "." or "..". Wire form "ro:TAG/NAME:/target". For the guest
+		 * tag SBX_MOUNT_TMPFS it carries tmpfs options ("size=64m,mode=1777"). */
+		char *subpath;
 	} mounts[SBX_RUN_MAX_MOUNTS];
 	size_t n_mounts;
+	/* Security settings (agent/container_security.c). Absent: the defaults said per field. */
+	struct sbx_rlimit {
+		uint32_t resource;   /* < SBX_RUN_MAX_RLIMITS */
+		uint64_t soft, hard; /* soft <= hard; UINT64_MAX: unlimited */
+	} rlimits[SBX_RUN_MAX_RLIMITS];
+	size_t n_rlimits;
+	char **sysctl; /* "key=value"; n_sysctl entries */
+	size_t n_sysctl;
+	char **masked_paths, **readonly_paths;
+	size_t n_masked_paths, n_readonly_paths;
+	bool has_umask;
+	uint32_t umask;
+	bool has_oom_score_adj;
+	int32_t oom_score_adj;
+	uint64_t pids_limit; /* 0: no limit */
+	bool has_caps;	     /* false: the agent applies docker's default set */
+	struct sbx_caps caps;
+	bool no_new_privs;
+	const struct sbx_bpf_insn *seccomp; /* NULL: none (the vsock filter applies anyway) */
+	size_t seccomp_len;		    /* instructions */
 };
+
+/*
+ * The sysctls a container may set: those in a kernel namespace of its own (ipc, uts) or of its
+ * VM (net: the guest's network is the container's). key is the dotted name.
+ */
+bool sbx_sysctl_allowed(const char *key, size_t len);
 
 /* Header codec. Decode rejects len > SBX_FRAME_MAX and unknown types (-EPROTO). */
 void sbx_hdr_encode(uint8_t out[SBX_FRAME_HDR_SIZE], uint32_t type, uint32_t len);
@@ -127,6 +186,8 @@ int sbx_run_encode(const struct sbx_run_req *req, uint8_t **out, size_t *out_len
 		   struct sbx_err *err);
 int sbx_run_decode(const uint8_t *buf, size_t len, struct sbx_run_req *req, struct sbx_err *err);
 void sbx_run_req_free(struct sbx_run_req *req);
+/* A mount's subpath: one name, no '/' or ':', not "." or "..", not empty. */
+bool sbx_mount_name_ok(const char *s, size_t len);
 
 /* Fixed-layout payloads. decode returns -EPROTO on a wrong length. */
 size_t sbx_exit_encode(uint8_t out[8], int32_t code, uint32_t signo);

@@ -34,6 +34,7 @@ static const struct command commands[] = {
 	{"resume", cmd_oci_resume, "OCI: continue a paused container's VM"},
 	{"spec", cmd_oci_spec, "OCI: write a default config.json"},
 	{"features", cmd_oci_features, "OCI: print the runtime's features JSON"},
+	{"events", cmd_oci_events, "OCI: a container's resource usage as JSON (--stats: once)"},
 	{"template", cmd_template, "build, list and remove the VM templates runs start from"},
 	{"pull", cmd_pull, "download an image from a registry into the image store"},
 	{"load", cmd_load, "load images from a docker-save / OCI archive or OCI layout"},

@@ -19,6 +19,7 @@
 #include "../common/proto.h"
 #include "oci_hooks.h"
 #include "oci_log.h"
+#include "oci_mounts.h"
 #include "oci_state.h"
 #include "run.h"
 #include "run_opts.h"
@@ -33,6 +34,7 @@ struct monitor {
 	int start_client; /* `sandbox start` waiting for the process to run; -1 none */
 	int exec_client;  /* `sandbox exec` waiting for its connection from the agent; -1 none */
 	bool notified, start_sent;
+	bool sigkilled; /* `kill KILL` ended the VM: the process's status is 128+SIGKILL */
 };
 
 static int sockaddr_for(const char *path, struct sockaddr_un *a, struct sbx_err *err)
@@ -171,7 +173,14 @@ static void ctl_kill(struct monitor *m, struct session *s, const char *arg, int 
 		reply(client, "error: container not running");
 		return;
 	}
-	(void)m;
+	/*
+	 * SIGKILL must end the container even when its guest is wedged or paused (containerd
+	 * falls back to it and then waits for the pid-file process). Killing the VM is what a
+	 * SIGKILL of runc's init amounts to: every process of the container dies with it.
+	 */
+	pid_t vmm = sig == SIGKILL ? session_vmm_pid(s) : 0;
+	if (vmm > 0 && kill(vmm, SIGKILL) == 0)
+		m->sigkilled = true;
 	reply(client, "ok");
 }
 
@@ -238,6 +247,19 @@ static void ctl_pause(struct monitor *m, struct session *s, bool pause, int *cli
 	reply(client, "ok");
 }
 
+/* events --stats reads the VMM's /proc: it is the one host process that holds the VM. */
+static void ctl_vmm(struct monitor *m, struct session *s, int *client)
+{
+	pid_t vmm = session_vmm_pid(s);
+	char msg[32];
+	if (m->st.status != OCI_RUNNING && m->st.status != OCI_PAUSED) {
+		reply(client, "error: container not running");
+		return;
+	}
+	snprintf(msg, sizeof(msg), "ok %d", (int)vmm);
+	reply(client, vmm > 0 ? msg : "error: the VM is gone");
+}
+
 static void on_ctl(void *ctx, struct session *s)
 {
 	struct monitor *m = ctx;
@@ -257,6 +279,8 @@ static void on_ctl(void *ctx, struct session *s)
 		ctl_pause(m, s, !strcmp(line, "pause"), &client);
 	else if (!strncmp(line, "kill ", 5))
 		ctl_kill(m, s, line + 5, &client);
+	else if (!strcmp(line, "vmm"))
+		ctl_vmm(m, s, &client);
 	else
 		reply(&client, "error: unknown request");
 }
@@ -403,8 +427,27 @@ static int vm_size(const struct oci_spec *s, unsigned *cpus, unsigned *mib, stru
 	return 0;
 }
 
+/*
+ * root.path and the bind mounts become virtio-fs shares (shim/oci_mounts.c): the container
+ * writes to the host's directories, as under runc. The shares ride in o->volumes (slot i =
+ * share i); ext tells run_vm that the root is a share and which mounts the guest makes.
+ */
+static int plan_filesystems(const struct monitor_cfg *cfg, const char *rootfs, struct run_opts *o,
+			    struct oci_mount_plan *plan, struct run_ext *ext, struct sbx_err *err)
+{
+	int r = oci_mounts_plan(cfg->spec, rootfs, plan, err);
+	if (r < 0)
+		return r;
+	memcpy(o->volumes, plan->shares, plan->n_shares * sizeof(plan->shares[0]));
+	o->n_volumes = plan->n_shares;
+	ext->root_share = plan->root;
+	ext->mounts = plan->mounts;
+	ext->n_mounts = plan->n_mounts;
+	return 0;
+}
+
 static int build_opts(const struct monitor_cfg *cfg, struct run_opts *o, char *rootfs, char *user,
-		      struct sbx_err *err)
+		      struct oci_mount_plan *plan, struct run_ext *ext, struct sbx_err *err)
 {
 	const struct oci_process *p = &cfg->spec->process;
 	if (cfg->opts) {
@@ -413,6 +456,9 @@ static int build_opts(const struct monitor_cfg *cfg, struct run_opts *o, char *r
 	}
 	memset(o, 0, sizeof(*o));
 	rootfs_path(cfg, rootfs, PATH_MAX);
+	int r = plan_filesystems(cfg, rootfs, o, plan, ext, err);
+	if (r < 0)
+		return r;
 	snprintf(user, 32, "%u:%u", p->uid, p->gid);
 	o->rootfs = rootfs;
 	o->user = user;
@@ -422,6 +468,7 @@ static int build_opts(const struct monitor_cfg *cfg, struct run_opts *o, char *r
 		o->env[o->n_env++] = p->env[i];
 	o->workdir = p->cwd;
 	o->hostname = cfg->spec->hostname;
+	o->oci_spec = cfg->spec; /* its security settings: shim/oci_security.c */
 	o->tty = p->terminal;
 	/* OCI: the caller's stdin is the process's stdin (a pipe, a FIFO, /dev/null). */
 	o->interactive = true;
@@ -462,14 +509,16 @@ static int monitor_init(struct monitor *m, const struct monitor_cfg *cfg, struct
 	return m->ctl_fd < 0 ? m->ctl_fd : 0;
 }
 
-static int exit_status(int r, const struct sbx_err *err)
+/* print: false when `create` is still waiting for the outcome and prints the error itself. */
+static int exit_status(int r, const struct sbx_err *err, bool print)
 {
 	if (r >= 0)
 		return r;
 	if (r < -128 && r >= -(128 + 64))
 		return -r;
 	oci_log(OCI_ERROR, "%s", err->msg);
-	fprintf(stderr, "sandbox: %s\n", err->msg);
+	if (print)
+		fprintf(stderr, "sandbox: %s\n", err->msg);
 	return OCI_EXIT_FAILED;
 }
 
@@ -479,9 +528,11 @@ int monitor_run(const struct monitor_cfg *cfg)
 	struct monitor m = {.cfg = cfg, .ctl_fd = -1, .start_client = -1, .exec_client = -1};
 	struct run_opts o;
 	char rootfs[PATH_MAX], user[32];
-	int r = monitor_init(&m, cfg, &err);
+	struct run_ext ext = {0};
+	cleanup_free struct oci_mount_plan *plan = calloc(1, sizeof(*plan));
+	int r = plan ? monitor_init(&m, cfg, &err) : sbx_err_set(&err, ENOMEM, "mount plan");
 	if (r == 0)
-		r = build_opts(cfg, &o, rootfs, user, &err);
+		r = build_opts(cfg, &o, rootfs, user, plan, &ext, &err);
 	if (r == 0) {
 		struct session_hooks hooks = {.ctl_fd = m.ctl_fd,
 					      .on_ctl = on_ctl,
@@ -489,20 +540,20 @@ int monitor_run(const struct monitor_cfg *cfg)
 					      .want_accept = want_accept,
 					      .on_accept = on_accept,
 					      .ctx = &m};
-		struct run_ext ext = {.dir = NULL,
-				      .id = cfg->id,
-				      .hold = true,
-				      .add_gids = cfg->spec->process.add_gids,
-				      .n_add_gids = cfg->spec->process.n_add_gids,
-				      /* run -d: the network options are the CLI's, as in a foreground run */
-				      .cli_network = cfg->opts != NULL,
-				      .hooks = &hooks};
+		ext.id = cfg->id;
+		ext.hold = true;
+		ext.add_gids = cfg->spec->process.add_gids;
+		ext.n_add_gids = cfg->spec->process.n_add_gids;
+		/* run -d: the network options are the CLI's, as in a foreground run */
+		ext.cli_network = cfg->opts != NULL;
+		ext.hooks = &hooks;
 		char dir[PATH_MAX];
 		oci_state_dir(cfg->id, dir, sizeof(dir));
 		ext.dir = dir;
 		r = run_vm(&o, &ext, &err);
 	}
-	int status = exit_status(r, &err);
+	bool create_waits = !m.notified && cfg->notify_fd >= 0;
+	int status = r < 0 && m.sigkilled ? 128 + SIGKILL : exit_status(r, &err, !create_waits);
 	if (!m.notified)
 		notify(&m, r < 0 ? err.msg : "the container's process ended before it was created");
 	m.st.exit_code = status;

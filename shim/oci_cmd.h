@@ -15,6 +15,7 @@ int cmd_oci_ps(int argc, char **argv);
 int cmd_oci_resume(int argc, char **argv);
 int cmd_oci_spec(int argc, char **argv);
 int cmd_oci_features(int argc, char **argv);
+int cmd_oci_events(int argc, char **argv);
 
 /*
  * `sandbox run` is both the docker-like `run --rootfs DIR -- CMD` (shim/run.c) and runc's

@@ -27,6 +27,29 @@ struct create_opts {
 	int preserve_fds;
 };
 
+/*
+ * runc hands fds 3..3+N-1 to the container process. A VM cannot receive a host fd (docs/oci.md
+ * says what that means), but a caller's mistake is still one: N must be a number and each of
+ * those fds open, as runc's exec of the process would otherwise fail with EBADF.
+ */
+#define PRESERVE_FDS_MAX 1024
+
+static int parse_preserve_fds(const char *s, int *n)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (end == s || *end || errno || v < 0 || v > PRESERVE_FDS_MAX)
+		return oci_fail("--preserve-fds '%s': expected a number of fds from 0 to %d", s,
+				PRESERVE_FDS_MAX),
+		       -1;
+	for (long fd = 3; fd < 3 + v; fd++)
+		if (fcntl((int)fd, F_GETFD) < 0)
+			return oci_fail("--preserve-fds %ld: fd %ld is not open", v, fd), -1;
+	*n = (int)v;
+	return 0;
+}
+
 static int parse_create(int argc, char **argv, bool is_run, struct create_opts *o)
 {
 	static const struct option longopts[] = {
@@ -60,7 +83,8 @@ static int parse_create(int argc, char **argv, bool is_run, struct create_opts *
 		case 'K': /* no session keyring: the guest kernel's keyrings are the VM's own */
 			break;
 		case 'f':
-			o->preserve_fds = atoi(optarg);
+			if (parse_preserve_fds(optarg, &o->preserve_fds) < 0)
+				return -1;
 			break;
 		case 'd':
 			o->detach = true;
@@ -84,8 +108,9 @@ static int parse_create(int argc, char **argv, bool is_run, struct create_opts *
 		       -1;
 	o->id = argv[optind];
 	if (o->preserve_fds)
-		oci_debug("--preserve-fds %d: extra fds cannot cross into the VM; ignored",
-			  o->preserve_fds);
+		oci_warn("--preserve-fds %d: host fds cannot cross into the VM; the container does "
+			 "not get fds 3..%d",
+			 o->preserve_fds, 2 + o->preserve_fds);
 	return 0;
 }
 
@@ -116,11 +141,33 @@ static int check_inputs(const struct create_opts *o, bool attached, char *bundle
 	return 0;
 }
 
+/* runc creates --root with its parents: containerd passes <runc-root>/<namespace>. */
+static int make_root(const char *root)
+{
+	char tmp[PATH_MAX];
+	if (!root[0])
+		return -EINVAL;
+	if (snprintf(tmp, sizeof(tmp), "%s", root) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	for (char *p = tmp + 1;; p++) {
+		if (*p && *p != '/')
+			continue;
+		char c = *p;
+		*p = '\0';
+		if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
+			return -errno;
+		if (!c)
+			return 0;
+		*p = c;
+	}
+}
+
 static int make_state_dir(const char *id)
 {
 	char dir[PATH_MAX];
-	if (mkdir(oci_g.root, 0700) < 0 && errno != EEXIST)
-		return oci_fail("create state root '%s': %s", oci_g.root, strerror(errno));
+	int r = make_root(oci_g.root);
+	if (r < 0)
+		return oci_fail("create state root '%s': %s", oci_g.root, strerror(-r));
 	oci_state_dir(id, dir, sizeof(dir));
 	if (mkdir(dir, 0700) < 0) {
 		if (errno == EEXIST)

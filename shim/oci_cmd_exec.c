@@ -23,6 +23,7 @@
 #include "detach.h"
 #include "oci_cmd.h"
 #include "oci_log.h"
+#include "oci_security.h"
 #include "oci_spec.h"
 #include "oci_state.h"
 #include "session.h"
@@ -322,8 +323,18 @@ int cmd_oci_exec(int argc, char **argv)
 	}
 	char *env[EXEC_MAX_ENV + 1];
 	struct sbx_run_req req;
+	cleanup_free struct sbx_bpf_insn *bpf = NULL;
 	if (r == 0 && build_request(&o, base, &req, env, &err) < 0)
 		r = oci_fail("%s", err.msg);
+	/* As runc: the exec'd process gets its own process's capabilities, rlimits, umask,
+	 * no_new_privs, and the container's seccomp profile (the agent applies them). An image
+	 * container (no bundle) gets the defaults, as its first process did. */
+	if (r == 0 && st.bundle[0] &&
+	    (oci_process_security_to_run(base, &req, &err) < 0 ||
+	     (spec.has_seccomp &&
+	      oci_seccomp_compile(&spec.seccomp, &bpf, &req.seccomp_len, &err) < 0)))
+		r = oci_fail("%s", err.msg);
+	req.seccomp = bpf;
 	if (r == 0)
 		r = exec_run(&o, &req);
 	oci_process_free(&proc);

@@ -56,7 +56,7 @@ static int rd_i64(yajl_val v, const char *path, int64_t min, int64_t max, int64_
 
 static int rd_u32(yajl_val v, const char *path, uint32_t *out, struct sbx_err *err)
 {
-	int64_t x;
+	int64_t x = 0;
 	int r = rd_i64(v, path, 0, UINT32_MAX, &x, err);
 	*out = (uint32_t)x;
 	return r;
@@ -64,10 +64,30 @@ static int rd_u32(yajl_val v, const char *path, uint32_t *out, struct sbx_err *e
 
 static int rd_u64(yajl_val v, const char *path, uint64_t *out, struct sbx_err *err)
 {
-	int64_t x;
+	int64_t x = 0;
 	int r = rd_i64(v, path, 0, INT64_MAX, &x, err);
 	*out = (uint64_t)x;
 	return r;
+}
+
+/* Seccomp argument values are full u64 (e.g. a negative fd as 2^64-1): no INT64_MAX cap. */
+static int rd_u64_full(yajl_val v, const char *path, uint64_t *out, struct sbx_err *err)
+{
+	if (YAJL_IS_INTEGER(v) && YAJL_GET_INTEGER(v) >= 0) {
+		*out = (uint64_t)YAJL_GET_INTEGER(v);
+		return 0;
+	}
+	/* yajl keeps integers beyond int64 as doubles, with the original text alongside */
+	char *end = NULL;
+	if (YAJL_IS_NUMBER(v) && v->u.number.r && v->u.number.r[0] != '-') {
+		errno = 0;
+		unsigned long long x = strtoull(v->u.number.r, &end, 10);
+		if (errno == 0 && end && *end == '\0') {
+			*out = x;
+			return 0;
+		}
+	}
+	return type_err(path, "unsigned 64-bit integer", err);
 }
 
 /* A NULL-terminated array of strings. */
@@ -236,18 +256,13 @@ static int rd_caps(yajl_val v, const char *path, struct oci_process *p, struct s
 {
 	static const char *const sets[] = {"bounding",	"effective", "inheritable",
 					   "permitted", "ambient",   NULL};
+	char ***lists[] = {&p->caps_bounding, &p->caps_effective, &p->caps_inheritable,
+			   &p->caps_permitted, &p->caps_ambient};
+	size_t *counts[] = {&p->n_caps_bounding, &p->n_caps_effective, &p->n_caps_inheritable,
+			    &p->n_caps_permitted, &p->n_caps_ambient};
 	int r = rd_obj(v, path, sets, err);
-	for (size_t i = 0; r == 0 && sets[i]; i++) {
-		char **tmp = NULL;
-		size_t n = 0;
-		r = OPT(v, path, sets[i], rd_strv, &tmp, &n, err);
-		if (i == 0) {
-			p->caps_bounding = tmp;
-			p->n_caps_bounding = n;
-		} else {
-			strv_free(tmp, n);
-		}
-	}
+	for (size_t i = 0; r == 0 && sets[i]; i++)
+		r = OPT(v, path, sets[i], rd_strv, lists[i], counts[i], err);
 	p->has_caps = true;
 	return r;
 }
@@ -455,11 +470,89 @@ static int rd_resources(yajl_val v, const char *path, struct oci_resources *res,
 	return 0;
 }
 
+static int rd_seccomp_arg(yajl_val e, const char *path, struct oci_seccomp_arg *a,
+			  struct sbx_err *err)
+{
+	int r =
+	    rd_obj(e, path, (const char *const[]){"index", "value", "valueTwo", "op", NULL}, err);
+	if (r < 0 || (r = OPT(e, path, "index", rd_u32, &a->index, err)) < 0 ||
+	    (r = OPT(e, path, "value", rd_u64_full, &a->value, err)) < 0 ||
+	    (r = OPT(e, path, "valueTwo", rd_u64_full, &a->value_two, err)) < 0 ||
+	    (r = OPT(e, path, "op", rd_str, &a->op, err)) < 0)
+		return r;
+	if (!a->op)
+		return sbx_err_setx(err, EINVAL, "config.json: %s.op: missing", path);
+	return 0;
+}
+
+static int rd_seccomp_rule(yajl_val e, const char *path, struct oci_seccomp_rule *s,
+			   struct sbx_err *err)
+{
+	static const char *const known[] = {"names",   "action",   "errnoRet", "args",
+					    "comment", "includes", "excludes", NULL};
+	int r = rd_obj(e, path, known, err);
+	if (r < 0 || (r = OPT(e, path, "names", rd_strv, &s->names, &s->n_names, err)) < 0 ||
+	    (r = OPT(e, path, "action", rd_str, &s->action, err)) < 0 ||
+	    (r = OPT(e, path, "errnoRet", rd_u32, &s->errno_ret, err)) < 0)
+		return r;
+	s->has_errno_ret = member(e, "errnoRet") && !YAJL_IS_NULL(member(e, "errnoRet"));
+	if (!s->action)
+		return sbx_err_setx(err, EINVAL, "config.json: %s.action: missing", path);
+	yajl_val args = member(e, "args");
+	if (!args || YAJL_IS_NULL(args))
+		return 0;
+	char ap[PATH_BUF];
+	child_path(ap, path, "args");
+	if (!YAJL_IS_ARRAY(args))
+		return type_err(ap, "array", err);
+	if (!(s->args = calloc(args->u.array.len + 1, sizeof(*s->args))))
+		return sbx_err_set(err, ENOMEM, "config.json: %s", ap);
+	for (size_t i = 0; i < args->u.array.len; i++) {
+		char ep[PATH_BUF];
+		snprintf(ep, sizeof(ep), "%s[%zu]", ap, i);
+		if ((r = rd_seccomp_arg(args->u.array.values[i], ep, &s->args[s->n_args++], err)) <
+		    0)
+			return r;
+	}
+	return 0;
+}
+
 static int rd_seccomp(yajl_val v, const char *path, struct oci_spec *s, struct sbx_err *err)
 {
-	int r = rd_obj(v, path, NULL, err);
-	s->has_seccomp = r == 0;
-	return r;
+	static const char *const known[] = {
+	    "defaultAction", "defaultErrnoRet", "architectures",    "flags",
+	    "syscalls",	     "listenerPath",	"listenerMetadata", NULL};
+	struct oci_seccomp *sc = &s->seccomp;
+	int r = rd_obj(v, path, known, err);
+	if (r < 0 || (r = OPT(v, path, "defaultAction", rd_str, &sc->default_action, err)) < 0 ||
+	    (r = OPT(v, path, "defaultErrnoRet", rd_u32, &sc->default_errno_ret, err)) < 0 ||
+	    (r = OPT(v, path, "architectures", rd_strv, &sc->architectures, &sc->n_architectures,
+		     err)) < 0 ||
+	    (r = OPT(v, path, "flags", rd_strv, &sc->flags, &sc->n_flags, err)) < 0)
+		return r;
+	sc->has_default_errno_ret =
+	    member(v, "defaultErrnoRet") && !YAJL_IS_NULL(member(v, "defaultErrnoRet"));
+	s->has_seccomp = true;
+	if (!sc->default_action)
+		return sbx_err_setx(err, EINVAL, "config.json: %s.defaultAction: missing", path);
+	yajl_val list = member(v, "syscalls");
+	if (!list || YAJL_IS_NULL(list))
+		return 0;
+	char lp[PATH_BUF];
+	child_path(lp, path, "syscalls");
+	if (!YAJL_IS_ARRAY(list))
+		return type_err(lp, "array", err);
+	if (!(sc->syscalls = calloc(list->u.array.len + 1, sizeof(*sc->syscalls))))
+		return sbx_err_set(err, ENOMEM, "config.json: %s", lp);
+	for (size_t i = 0; i < list->u.array.len; i++) {
+		char ep[PATH_BUF];
+		snprintf(ep, sizeof(ep), "%s[%zu]", lp, i);
+		r = rd_seccomp_rule(list->u.array.values[i], ep, &sc->syscalls[sc->n_syscalls++],
+				    err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
 }
 
 static int rd_linux(yajl_val v, const char *path, struct oci_spec *s, struct sbx_err *err)
@@ -497,25 +590,6 @@ static int apply_annotations(struct oci_spec *s, struct sbx_err *err)
 			return sbx_err_wrap(err, "config.json: annotations.%s", kv->key);
 	}
 	return 0;
-}
-
-/*
- * What the guest does not apply yet. Each is contained by the VM boundary (the container
- * cannot reach the host or other containers through it), and podman/containerd set them on
- * every container, so they are logged rather than refused (docs/oci.md).
- */
-static void log_not_yet(const struct oci_spec *s)
-{
-	if (s->has_seccomp)
-		oci_warn("config.json: linux.seccomp is not applied yet (the VM is the boundary)");
-	if (s->process.has_caps)
-		oci_debug("config.json: process.capabilities: the guest keeps its default set");
-	if (s->n_masked_paths || s->n_readonly_paths)
-		oci_debug("config.json: linux.maskedPaths/readonlyPaths are not applied yet");
-	if (s->n_sysctl)
-		oci_debug("config.json: linux.sysctl is not applied yet");
-	if (s->resources.pids_limit > 0)
-		oci_debug("config.json: linux.resources.pids is not applied yet");
 }
 
 static int rd_top(yajl_val root, struct oci_spec *s, struct sbx_err *err)
@@ -575,7 +649,6 @@ int oci_spec_parse(const char *text, size_t len, struct oci_spec *spec, struct s
 		oci_spec_free(spec);
 		return r;
 	}
-	log_not_yet(spec);
 	return 0;
 }
 
@@ -604,6 +677,22 @@ static void kv_free(struct oci_kv *kv, size_t n)
 	free(kv);
 }
 
+static void seccomp_free(struct oci_seccomp *sc)
+{
+	free(sc->default_action);
+	strv_free(sc->architectures, sc->n_architectures);
+	strv_free(sc->flags, sc->n_flags);
+	for (size_t i = 0; sc->syscalls && i <= sc->n_syscalls; i++) {
+		struct oci_seccomp_rule *rule = &sc->syscalls[i];
+		strv_free(rule->names, rule->n_names);
+		free(rule->action);
+		for (size_t j = 0; rule->args && j <= rule->n_args; j++)
+			free(rule->args[j].op);
+		free(rule->args);
+	}
+	free(sc->syscalls);
+}
+
 void oci_spec_free(struct oci_spec *s)
 {
 	struct oci_process *p = &s->process;
@@ -615,6 +704,10 @@ void oci_spec_free(struct oci_spec *s)
 		free(p->rlimits[i].type);
 	free(p->rlimits);
 	strv_free(p->caps_bounding, p->n_caps_bounding);
+	strv_free(p->caps_effective, p->n_caps_effective);
+	strv_free(p->caps_inheritable, p->n_caps_inheritable);
+	strv_free(p->caps_permitted, p->n_caps_permitted);
+	strv_free(p->caps_ambient, p->n_caps_ambient);
 	free(s->root_path);
 	free(s->hostname);
 	free(s->domainname);
@@ -639,6 +732,7 @@ void oci_spec_free(struct oci_spec *s)
 	}
 	free(s->namespaces);
 	free(s->resources.cpu_cpus);
+	seccomp_free(&s->seccomp);
 	strv_free(s->masked_paths, s->n_masked_paths);
 	strv_free(s->readonly_paths, s->n_readonly_paths);
 	kv_free(s->sysctl, s->n_sysctl);

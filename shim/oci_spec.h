@@ -72,8 +72,10 @@ struct oci_process {
 	struct oci_rlimit *rlimits;
 	size_t n_rlimits;
 	bool has_caps;
-	char **caps_bounding; /* the only capability set kept: for docs and the debug log */
+	char **caps_bounding; /* capability names as written ("CAP_CHOWN"); shim/oci_security.c */
 	size_t n_caps_bounding;
+	char **caps_effective, **caps_inheritable, **caps_permitted, **caps_ambient;
+	size_t n_caps_effective, n_caps_inheritable, n_caps_permitted, n_caps_ambient;
 	bool no_new_privileges;
 	bool has_oom_score_adj;
 	int oom_score_adj;
@@ -84,6 +86,33 @@ struct oci_resources {
 	uint64_t cpu_quota, cpu_period, cpu_shares;
 	char *cpu_cpus;
 	int64_t pids_limit; /* 0: none */
+};
+
+/* linux.seccomp, names as written; compiled to BPF by shim/oci_security.c. */
+struct oci_seccomp_arg {
+	uint32_t index;
+	uint64_t value, value_two;
+	char *op;
+};
+
+struct oci_seccomp_rule {
+	char **names;
+	size_t n_names;
+	char *action;
+	bool has_errno_ret;
+	uint32_t errno_ret;
+	struct oci_seccomp_arg *args;
+	size_t n_args;
+};
+
+struct oci_seccomp {
+	char *default_action;
+	bool has_default_errno_ret;
+	uint32_t default_errno_ret;
+	char **architectures, **flags;
+	size_t n_architectures, n_flags;
+	struct oci_seccomp_rule *syscalls;
+	size_t n_syscalls;
 };
 
 struct oci_spec {
@@ -99,6 +128,7 @@ struct oci_spec {
 	size_t n_namespaces;
 	struct oci_resources resources;
 	bool has_seccomp;
+	struct oci_seccomp seccomp;
 	char **masked_paths, **readonly_paths;
 	size_t n_masked_paths, n_readonly_paths;
 	struct oci_kv *sysctl, *annotations;

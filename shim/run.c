@@ -20,6 +20,7 @@
 #include "detach.h"
 #include "image_run.h"
 #include "net_sandbox.h"
+#include "oci_security.h"
 #include "paths.h"
 #include "rootfs_image.h"
 #include "run_opts.h"
@@ -135,6 +136,12 @@ static int encode_run(const struct run_opts *o, const struct run_ext *ext, const
 	for (size_t i = 0; ext && i < ext->n_add_gids; i++)
 		req.add_gids[req.n_add_gids++] = ext->add_gids[i];
 	req.n_mounts = volume_mounts(o->volumes, o->n_volumes, req.mounts);
+	if (ext && ext->root_share) {
+		req.rootfs = (char *)ext->root_share;
+		req.rootfs_type = "virtiofs";
+		req.n_mounts = ext->n_mounts < SBX_RUN_MAX_MOUNTS ? ext->n_mounts : SBX_RUN_MAX_MOUNTS;
+		memcpy(req.mounts, ext->mounts, req.n_mounts * sizeof(req.mounts[0]));
+	}
 	net_sandbox_to_run(net, &req);
 	/* Fresh entropy per run: every clone of a template starts with the same RNG state. */
 	req.seed_len = RUN_SEED_BYTES;
@@ -145,7 +152,11 @@ static int encode_run(const struct run_opts *o, const struct run_ext *ext, const
 		req.rows = 24;
 		req.cols = 80;
 	}
-	return sbx_run_encode(&req, payload, len, err);
+	struct oci_security sec = {0};
+	r = o->oci_spec ? oci_security_to_run(o->oci_spec, &req, &sec, err) : 0;
+	r = r ?: sbx_run_encode(&req, payload, len, err);
+	oci_security_free(&sec);
+	return r;
 }
 
 static int block_signals(struct sbx_err *err)
@@ -304,7 +315,9 @@ static int prepare(struct run_ctx *c, struct sbx_err *err)
 	rundir_file(&c->dir, "vmm.log", c->vmm_log);
 	snprintf(agent_sock, sizeof(agent_sock), "%s_%u", c->uds, SBX_AGENT_PORT);
 	/* An image's cached erofs is shared by every run: the guest must not be able to write it. */
-	if (c->o.image)
+	if (c->ext && c->ext->root_share)
+		c->image[0] = '\0'; /* the root is a virtio-fs share: no disk */
+	else if (c->o.image)
 		snprintf(c->image, sizeof(c->image), "%s,ro", c->img.rootfs.erofs);
 	else if ((r = rootfs_image_build(c->o.rootfs, c->image, err)) < 0)
 		return r;
@@ -332,7 +345,7 @@ static int boot(struct run_ctx *c, bool rebuild, struct sbx_err *err)
 	c->cfg = (struct vmm_cfg){
 		.cpus = c->o.cpus,
 		.memory_mib = c->o.memory_mib,
-		.disk = c->image,
+		.disk = c->image[0] ? c->image : NULL,
 		.vsock_cid = pick_cid(),
 		.vsock_uds = c->uds,
 		.serial_log = c->serial,

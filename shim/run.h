@@ -21,6 +21,11 @@ struct run_ext {
 	size_t n_add_gids;
 	const struct session_hooks *hooks;
 	bool cli_network; /* o's --network/-p apply (run -d), not only an OCI netns path */
+	/* OCI over virtio-fs (shim/oci_mounts.h): o->volumes are the shares, root_share the RUN
+	 * rootfs ("rw:sbxfs0"; no erofs disk is built) and mounts[] the RUN mounts. NULL: no. */
+	const char *root_share;
+	const struct sbx_mount *mounts;
+	size_t n_mounts;
 };
 
 /*

@@ -18,6 +18,8 @@
 #define RUN_MIN_MEMORY_MIB 64
 #define RUN_MAX_MEMORY_MIB (3u * 1024u) /* below the 32-bit MMIO hole: one RAM range */
 
+struct oci_spec;
+
 struct run_opts {
 	const char *rootfs;
 	const char *kernel; /* NULL: default lookup */
@@ -50,6 +52,9 @@ struct run_opts {
 	const char *netns; /* --network ns:PATH: join that network namespace's interface */
 	bool detach;	   /* -d: run in the background under a monitor (shim/detach.c) */
 	const char *name;  /* --name: the detached container's id (default: generated) */
+	/* OCI: the process's security settings come from this spec (shim/oci_security.c);
+	 * NULL (`sandbox run`): docker's default capabilities, applied by the agent. */
+	const struct oci_spec *oci_spec;
 };
 
 /*

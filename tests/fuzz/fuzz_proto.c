@@ -30,6 +30,11 @@ static void check_run(const uint8_t *data, size_t size)
 	for (size_t i = 0; i < q.argc; i++)
 		assert(strcmp(q.argv[i], q2.argv[i]) == 0);
 	assert(strcmp(q.cwd, q2.cwd) == 0 && q.uid == q2.uid && q.n_add_gids == q2.n_add_gids);
+	assert(q.n_rlimits == q2.n_rlimits && q.n_sysctl == q2.n_sysctl &&
+	       q.n_masked_paths == q2.n_masked_paths && q.n_readonly_paths == q2.n_readonly_paths &&
+	       q.seccomp_len == q2.seccomp_len && q.has_caps == q2.has_caps &&
+	       !memcmp(&q.caps, &q2.caps, sizeof(q.caps)) && q.pids_limit == q2.pids_limit);
+	assert(!q.seccomp_len || !memcmp(q.seccomp, q2.seccomp, q.seccomp_len * sizeof(*q.seccomp)));
 	sbx_run_req_free(&q2);
 	sbx_run_req_free(&q);
 	free(buf);
