@@ -240,7 +240,10 @@ int cmd_oci_delete(int argc, char **argv)
 	oci_state_free(&st);
 	char dir[PATH_MAX];
 	oci_state_dir(id, dir, sizeof(dir));
-	jail_release_dead(dir); /* a monitor SIGKILLed before it could */
+	/* A monitor SIGKILLed before it could release its VMM's jail (run dir <dir>/vm: run.c). */
+	char vm_dir[PATH_MAX + 8];
+	snprintf(vm_dir, sizeof(vm_dir), "%s/vm", dir);
+	jail_release_dead(vm_dir);
 	rmtree(dir);
 	return 0;
 }
