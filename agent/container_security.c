@@ -36,7 +36,9 @@
 _Static_assert(sizeof(struct sbx_bpf_insn) == sizeof(struct sock_filter), "BPF insn layout");
 _Static_assert(offsetof(struct sbx_bpf_insn, k) == offsetof(struct sock_filter, k), "BPF k");
 
-#define CGROUP_MNT "/sys/fs/cgroup"
+/* A staging dir on the container's own /dev tmpfs: /sys/fs/cgroup may already hold the
+ * container's (read-only) cgroup2 mount, and the same superblock cannot be stacked on itself. */
+#define CGROUP_MNT "/dev/.sbx-cgroup"
 #define CGROUP_NAME "container"
 #define CAP_LAST_FALLBACK 40 /* CAP_CHECKPOINT_RESTORE, Linux 6.1 */
 #define X32_SYSCALL_BIT 0x40000000u
@@ -81,15 +83,20 @@ static int apply_sysctl(const char *entry, struct sbx_err *err)
 }
 
 /*
- * A cgroup of its own with pids.max. The container init has no view of the hierarchy after the
- * root switch, so it mounts cgroup2 over /sys/fs/cgroup for the moment it needs, moves itself
- * (the workload it forks next inherits the cgroup) and detaches the mount again.
+ * A cgroup of its own with pids.max. The container init has no writable view of the hierarchy
+ * after the root switch, so it mounts cgroup2 on a staging dir for the moment it needs, moves
+ * itself (the workload it forks next inherits the cgroup) and detaches the mount again.
  */
 static int apply_pids_limit(uint64_t limit, struct sbx_err *err)
 {
 	char num[32];
-	if (mount("cgroup2", CGROUP_MNT, "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
-		return sbx_err_set(err, errno, "mount cgroup2 on " CGROUP_MNT);
+	if (mkdir(CGROUP_MNT, 0700) < 0 && errno != EEXIST)
+		return sbx_err_set(err, errno, "mkdir " CGROUP_MNT);
+	if (mount("cgroup2", CGROUP_MNT, "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) {
+		int e = errno;
+		rmdir(CGROUP_MNT);
+		return sbx_err_set(err, e, "mount cgroup2 on " CGROUP_MNT);
+	}
 	int r = write_file(CGROUP_MNT "/cgroup.subtree_control", "+pids", err);
 	if (r == 0 && mkdir(CGROUP_MNT "/" CGROUP_NAME, 0755) < 0 && errno != EEXIST)
 		r = sbx_err_set(err, errno, "mkdir " CGROUP_MNT "/" CGROUP_NAME);
@@ -97,6 +104,7 @@ static int apply_pids_limit(uint64_t limit, struct sbx_err *err)
 	r = r ?: write_file(CGROUP_MNT "/" CGROUP_NAME "/pids.max", num, err);
 	r = r ?: write_file(CGROUP_MNT "/" CGROUP_NAME "/cgroup.procs", "0", err);
 	umount2(CGROUP_MNT, MNT_DETACH);
+	rmdir(CGROUP_MNT);
 	return r < 0 ? sbx_err_wrap(err, "pids limit %s", num) : 0;
 }
 

@@ -125,11 +125,30 @@ static int mount_tmpfs(const struct sbx_mount *m, struct sbx_err *err)
 	return 0;
 }
 
+/* The guest's cgroup2 hierarchy: the container is alone in its VM, so it sees only its own. */
+static int mount_cgroup(const struct sbx_mount *m, struct sbx_err *err)
+{
+	int r = mkdir_parents(m->target, strlen(m->target), err);
+	if (r < 0)
+		return r;
+	unsigned long flags = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+	if (mount("cgroup2", m->target, "cgroup2", flags, NULL) < 0)
+		return sbx_err_set(err, errno, "mount cgroup2 on '%s'", m->target);
+	/* Read-only per mount, not per superblock: cgroup2 has one superblock in the guest, and
+	 * the pids limit (container_security.c) still writes to it through its own mount. */
+	if (m->ro &&
+	    mount(NULL, m->target, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | flags, NULL) < 0)
+		return sbx_err_set(err, errno, "remount cgroup2 on '%s' read-only", m->target);
+	return 0;
+}
+
 int mounts_apply(const struct sbx_run_req *req, struct sbx_err *err)
 {
 	for (size_t i = 0; i < req->n_mounts; i++) {
 		const struct sbx_mount *m = &req->mounts[i];
-		int r = strcmp(m->tag, SBX_MOUNT_TMPFS) ? mount_share(m, err) : mount_tmpfs(m, err);
+		int r = !strcmp(m->tag, SBX_MOUNT_TMPFS)    ? mount_tmpfs(m, err)
+			: !strcmp(m->tag, SBX_MOUNT_CGROUP) ? mount_cgroup(m, err)
+							    : mount_share(m, err);
 		if (r < 0)
 			return r;
 	}

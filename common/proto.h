@@ -86,6 +86,7 @@ enum sbx_run_tag {
 #define SBX_RUN_MAX_MOUNTS 16u
 #define SBX_RUN_MOUNT_TAG_MAX 36u /* virtio-fs config tag (virtio 1.2 §5.11.4) */
 #define SBX_MOUNT_TMPFS "@tmpfs" /* a MOUNT "tag" that is not a share: a guest tmpfs */
+#define SBX_MOUNT_CGROUP "@cgroup" /* a MOUNT "tag" that is not a share: the guest's cgroup2 */
 #define SBX_RUN_MAX_STR 65536u /* any single string, including its terminating NUL */
 /* RNG seed: at least 256 bits (what the kernel's CRNG needs), at most 2048. */
 #define SBX_RUN_SEED_MIN 32u

@@ -13,8 +13,7 @@
 #define SLOT_TAG_FMT "sbxfs%zu"
 
 /* Filesystems the agent makes in every container whatever config.json says (agent/container.c). */
-static const char *const guest_made_types[] = {"proc",	 "sysfs",  "devpts",
-					       "mqueue", "cgroup", "cgroup2"};
+static const char *const guest_made_types[] = {"proc", "sysfs", "devpts", "mqueue"};
 
 static bool has_option(const struct oci_mount *m, const char *opt)
 {
@@ -179,6 +178,19 @@ static int plan_tmpfs(struct oci_mount_plan *p, const struct oci_mount *m, struc
 	return 0;
 }
 
+/*
+ * cgroup / cgroup2: the guest's cgroup2 hierarchy (the container's pids cgroup is in it), with
+ * the spec's ro. A v1 "cgroup" request gets v2 as well: the guest kernel mounts no v1.
+ */
+static int plan_cgroup(struct oci_mount_plan *p, const struct oci_mount *m, struct sbx_err *err)
+{
+	struct sbx_mount *out = new_mount(p, m->destination, has_option(m, "ro"), err);
+	if (!out)
+		return -E2BIG;
+	out->tag = SBX_MOUNT_CGROUP;
+	return 0;
+}
+
 int oci_mounts_plan(const struct oci_spec *spec, const char *root_dir, struct oci_mount_plan *p,
 		    struct sbx_err *err)
 {
@@ -206,6 +218,8 @@ int oci_mounts_plan(const struct oci_spec *spec, const char *root_dir, struct oc
 			r = plan_bind(p, m, err);
 		else if (m->type && !strcmp(m->type, "tmpfs"))
 			r = plan_tmpfs(p, m, err);
+		else if (m->type && (!strcmp(m->type, "cgroup") || !strcmp(m->type, "cgroup2")))
+			r = plan_cgroup(p, m, err);
 		else
 			r = sbx_err_setx(err, EINVAL,
 					 "config.json: mount on '%s': type '%s' is not "

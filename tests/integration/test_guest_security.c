@@ -76,6 +76,8 @@ static const char script[] = STATUS_LINES
      * takes one byte at a time */
     "echo shmmax=$(cat /proc/sys/kernel/shmmax);"
     "read v </proc/self/cgroup; echo cgroup=$v;"
+    "while read d m t o r; do [ $m = /sys/fs/cgroup ] && echo cgmount=$t,${o%%,*}; done"
+    " </proc/self/mounts;"
     "/opt/vsock_probe; echo vsock_rc=$?;"
     /* a failed fork ends a non-interactive shell: the subshell takes that, the count is builtin */
     "(for i in 1 2 3 4 5 6 7 8; do sleep 30 & done) 2>/dev/shm/forkerr;"
@@ -100,6 +102,8 @@ static void write_config(void)
 	    "\"inheritable\":[],\"ambient\":[]},"
 	    "\"rlimits\":[{\"type\":\"RLIMIT_NOFILE\",\"soft\":321,\"hard\":654}],"
 	    "\"noNewPrivileges\":true,\"oomScoreAdj\":123},"
+	    "\"mounts\":[{\"destination\":\"/sys/fs/cgroup\",\"type\":\"cgroup\","
+	    "\"source\":\"cgroup\",\"options\":[\"nosuid\",\"ro\"]}],"
 	    "\"linux\":{\"namespaces\":[{\"type\":\"pid\"},{\"type\":\"mount\"}],"
 	    "\"maskedPaths\":[\"/etc/hostname\",\"/secret\",\"/no/such/path\"],"
 	    "\"readonlyPaths\":[\"/tmp\"],"
@@ -193,6 +197,13 @@ START_TEST(masked_paths_read_empty)
 }
 END_TEST
 
+/* config.json's cgroup mount: the guest's cgroup2, read-only as the spec asks. */
+START_TEST(cgroup_mount_made)
+{
+	expect_value(&oci_run, "cgmount", "cgroup2,ro");
+}
+END_TEST
+
 START_TEST(readonly_path_refuses_writes)
 {
 	expect_contains(&oci_run, "readonly", "Read-only file system");
@@ -272,6 +283,7 @@ int main(void)
 	tcase_add_test(c, seccomp_profile_denies_mkdir);
 	tcase_add_test(c, masked_paths_read_empty);
 	tcase_add_test(c, readonly_path_refuses_writes);
+	tcase_add_test(c, cgroup_mount_made);
 	tcase_add_test(c, rlimit_umask_oom_sysctl_applied);
 	tcase_add_test(c, pids_limit_applied);
 	tcase_add_test(c, vsock_refused_in_oci_container);

@@ -73,7 +73,8 @@ START_TEST(podman_like_mounts_share_each_directory_once)
 		 "{\"destination\":\"/"
 		 "tmp\",\"type\":\"tmpfs\",\"source\":\"tmpfs\",\"options\":[\"nosuid\",\"size="
 		 "64m\",\"mode=1777\"]},"
-		 "{\"destination\":\"/sys/fs/cgroup\",\"type\":\"cgroup\",\"source\":\"cgroup\"}",
+		 "{\"destination\":\"/sys/fs/cgroup\",\"type\":\"cgroup\",\"source\":\"cgroup\","
+		 "\"options\":[\"nosuid\",\"ro\"]}",
 		 p(1, "vol"), p(2, "ud/hosts"), p(3, "ud/hostname"), p(4, "d"));
 	struct oci_mount_plan *pl = calloc(1, sizeof(*pl));
 	struct oci_spec s = {0};
@@ -85,7 +86,7 @@ START_TEST(podman_like_mounts_share_each_directory_once)
 	ck_assert_str_eq(pl->shares[2].host, p(0, "ud"));
 	ck_assert(!pl->shares[2].ro); /* hosts is rw: the share stays writable */
 	ck_assert_str_eq(pl->root, "rw:sbxfs0");
-	ck_assert_uint_eq(pl->n_mounts, 4);
+	ck_assert_uint_eq(pl->n_mounts, 5);
 	ck_assert_str_eq(pl->mounts[0].tag, "sbxfs1");
 	ck_assert_ptr_null(pl->mounts[0].subpath);
 	ck_assert_str_eq(pl->mounts[1].tag, "sbxfs2");
@@ -95,6 +96,9 @@ START_TEST(podman_like_mounts_share_each_directory_once)
 	ck_assert_str_eq(pl->mounts[3].tag, SBX_MOUNT_TMPFS);
 	ck_assert_str_eq(pl->mounts[3].subpath, "size=64m,mode=1777");
 	ck_assert_str_eq(pl->mounts[3].target, "/tmp");
+	ck_assert_str_eq(pl->mounts[4].tag, SBX_MOUNT_CGROUP); /* the guest's cgroup2, read-only */
+	ck_assert_str_eq(pl->mounts[4].target, "/sys/fs/cgroup");
+	ck_assert(pl->mounts[4].ro);
 
 	/* Through the wire and back. */
 	char *argv[] = {"true", NULL};
@@ -113,6 +117,8 @@ START_TEST(podman_like_mounts_share_each_directory_once)
 	ck_assert_str_eq(out.mounts[1].target, "/etc/hosts");
 	ck_assert_ptr_null(out.mounts[0].subpath);
 	ck_assert_str_eq(out.mounts[3].subpath, "size=64m,mode=1777");
+	ck_assert_str_eq(out.mounts[4].tag, SBX_MOUNT_CGROUP);
+	ck_assert(out.mounts[4].ro);
 	sbx_run_req_free(&out);
 	free(buf);
 	oci_spec_free(&s);
