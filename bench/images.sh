@@ -35,40 +35,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-now_ns() { date +%s%N; }
-
-# As in bench/run.sh: cases are registered, then run interleaved (A B A B ...) so host noise
-# falls on every case alike. Here a case also has a set-up command run, untimed, before each
-# timed run (emptying the store, removing podman's image).
-ncases=0
-declare -a case_label case_prep case_cmd
-add_case() { case_label[$ncases]=$1 case_prep[$ncases]=$2; shift 2; case_cmd[$ncases]="$*"; ncases=$((ncases + 1)); }
-
-run_cases() {
-	for ((i = 0; i < RUNS; i++)); do
-		for ((c = 0; c < ncases; c++)); do
-			local t0 t1
-			eval "${case_prep[$c]}" >/dev/null 2>&1 || true
-			t0=$(now_ns)
-			if eval "${case_cmd[$c]}" >/dev/null 2>"$work/err.last"; then
-				t1=$(now_ns)
-				echo $(((t1 - t0) / 1000)) >>"$work/case.$c"
-			else
-				echo "bench: '${case_label[$c]}' failed (run $i):" >&2
-				sed 's/^/    /' "$work/err.last" | tee -a "$work/failures" >&2
-				echo "${case_label[$c]}" >>"$work/failed.$c"
-			fi
-		done
-	done
-	for ((c = 0; c < ncases; c++)); do
-		local fails=0
-		[ -f "$work/failed.$c" ] && fails=$(wc -l <"$work/failed.$c")
-		touch "$work/case.$c"
-		sort -n "$work/case.$c" | awk -v l="${case_label[$c]}" -v f="$fails" '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%s|%.1f|%.1f|%d|%d\n", l, a[1]/1000, m/1000, NR, f}' >>"$work/results"
-		rm -f "$work/case.$c" "$work/failed.$c"
-	done
-	ncases=0
-}
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
 
 # The image: build/rootfs-busybox as a one-layer OCI layout, pushed to a registry on a free
 # loopback port.
@@ -89,8 +57,8 @@ export SANDBOX_RUN_ROOT=$work/run
 store=$work/store
 
 echo "bench: images (1) pull into an empty store, $RUNS runs each" >&2
-add_case "sandbox pull (empty store)" "rm -rf '$store'" "$B/sandbox" pull -q --root "$store" "$ref"
-add_case "podman pull --tls-verify=false (after podman rmi)" "${podman[*]} rmi -af" "${podman[@]}" pull -q --tls-verify=false "$ref"
+add_case_prep "sandbox pull (empty store)" "rm -rf '$store'" "$B/sandbox" pull -q --root "$store" "$ref"
+add_case_prep "podman pull --tls-verify=false (after podman rmi)" "${podman[*]} rmi -af" "${podman[@]}" pull -q --tls-verify=false "$ref"
 run_cases
 
 echo "bench: images (2) run IMAGE true from the cached image, $RUNS runs each" >&2
@@ -104,8 +72,8 @@ echo "bench: images (2) run IMAGE true from the cached image, $RUNS runs each" >
 # (EPERM, even with the host's own values, --ulimit host included); these are `runc spec`'s.
 prun=("${podman[@]}" run --rm --runtime runc --ulimit nofile=1024:1024 --ulimit nproc=4096:4096)
 "${prun[@]}" "$ref" true
-add_case "sandbox run IMAGE true (cached image, VM template)" "" "$B/sandbox" run --root "$store" "$ref" true
-add_case "podman run --rm --runtime runc IMAGE true" "" "${prun[@]}" "$ref" true
+add_case "sandbox run IMAGE true (cached image, VM template)" "$B/sandbox" run --root "$store" "$ref" true
+add_case "podman run --rm --runtime runc IMAGE true" "${prun[@]}" "$ref" true
 run_cases
 
 section=$(
@@ -119,17 +87,7 @@ section=$(
 	echo "(\`sandbox\`: its rootfs already built from the layers, and the VM template). All cases ran"
 	echo "interleaved in one run, $RUNS runs each; wall clock, process start to exit."
 	echo
-	echo "| case | min (ms) | median (ms) | runs timed | runs failed |"
-	echo "|---|---|---|---|---|"
-	awk -F'|' '{printf "| %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5}' "$work/results"
-	if [ -s "$work/failures" ]; then
-		echo
-		echo "Failed runs said:"
-		echo
-		echo '```'
-		cat "$work/failures"
-		echo '```'
-	fi
+	print_results
 	[ -f "$top/docs/benchmarks-images-notes.md" ] && { echo; cat "$top/docs/benchmarks-images-notes.md"; }
 	echo "<!-- bench/images.sh: end -->"
 )

@@ -12,39 +12,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-now_ns() { date +%s%N; }
-
-# Cases are registered with add_case, then run interleaved (A B A B ...) so that host noise
-# falls on every case alike; each case's times (us) go to $work/case.N.
-ncases=0
-declare -a case_label case_cmd
-add_case() { case_label[$ncases]=$1; shift; case_cmd[$ncases]="$*"; ncases=$((ncases + 1)); }
-
-run_cases() {
-	for ((i = 0; i < RUNS; i++)); do
-		for ((c = 0; c < ncases; c++)); do
-			local t0 t1
-			t0=$(now_ns)
-			# A failed run is counted and shown, not timed (and does not stop the bench).
-			if eval "${case_cmd[$c]}" >/dev/null 2>"$work/err.last"; then
-				t1=$(now_ns)
-				echo $(((t1 - t0) / 1000)) >>"$work/case.$c"
-			else
-				echo "bench: '${case_label[$c]}' failed (run $i):" >&2
-				sed 's/^/    /' "$work/err.last" | tee -a "$work/failures" >&2
-				echo "${case_label[$c]}" >>"$work/failed.$c"
-			fi
-		done
-	done
-	for ((c = 0; c < ncases; c++)); do
-		local fails=0
-		[ -f "$work/failed.$c" ] && fails=$(wc -l <"$work/failed.$c")
-		touch "$work/case.$c"
-		sort -n "$work/case.$c" | awk -v l="${case_label[$c]}" -v f="$fails" '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%s|%.1f|%.1f|%d|%d\n", l, a[1]/1000, m/1000, NR, f}' >>"$work/results"
-		rm -f "$work/case.$c" "$work/failed.$c"
-	done
-	ncases=0
-}
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
 
 gcc -O2 -static -o "$work/tiny-init" "$here/tiny-init.c"
 "$(dirname "$0")/../rootfs/build-initramfs.sh" "$work/tiny-init" "$work/tiny.cpio"
@@ -126,17 +95,7 @@ for n in $COLD_NS; do dens="$dens| cold boot | $n | $(density --no-template "$n"
 	fi
 	echo "All cases ran side by side in one run, $RUNS runs each; times are wall clock, process start to exit."
 	echo
-	echo "| case | min (ms) | median (ms) | runs timed | runs failed |"
-	echo "|---|---|---|---|---|"
-	awk -F'|' '{printf "| %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5}' "$work/results"
-	if [ -s "$work/failures" ]; then
-		echo
-		echo "Failed runs said:"
-		echo
-		echo '```'
-		cat "$work/failures"
-		echo '```'
-	fi
+	print_results
 	echo
 	echo "Our VMM's fixed cost in one of these boots (its --debug timing line): $vmm_fixed."
 	echo "(QEMU's own floor, from process start to exit with a stub kernel, is about 35 ms per the notes.)"

@@ -62,6 +62,7 @@
 struct legacy {
 	struct vm *vm;
 	int boot_timer_fd;
+	uint32_t boot_timer_lines; /* written so far; atomic: every vCPU writes the port */
 	uint64_t start_ns;
 	pthread_mutex_t lock; /* guards the i8042 and CMOS state below */
 	uint8_t cmos_index;
@@ -147,8 +148,15 @@ void i8042_write(void *opaque, uint64_t offset, const uint8_t *data, uint32_t le
 
 static void boot_timer_line(struct legacy *l, const char *what)
 {
-	if (l->boot_timer_fd < 0)
+	if (l->boot_timer_fd < 0 ||
+	    __atomic_load_n(&l->boot_timer_lines, __ATOMIC_RELAXED) > LEGACY_BOOT_TIMER_MAX_LINES)
 		return;
+	/* Checked before the increment so the counter cannot wrap back under the limit. */
+	uint32_t nth = __atomic_fetch_add(&l->boot_timer_lines, 1, __ATOMIC_RELAXED);
+	if (nth > LEGACY_BOOT_TIMER_MAX_LINES)
+		return;
+	if (nth == LEGACY_BOOT_TIMER_MAX_LINES)
+		what = "boot-timer-limit-reached";
 	char line[96];
 	/* Third field: CPU time the VMM has used so far, which on a loaded emulating host says
 	 * more about the guest's own cost than the wall clock (docs/benchmarks.md). */

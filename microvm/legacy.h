@@ -13,6 +13,13 @@
 struct legacy;
 
 /*
+ * Lines the boot-timer file takes at most: a Linux boot writes about ten, but every guest write
+ * to port 0x440 is a line, so without a limit a guest could fill the host's state filesystem
+ * (under 64 bytes a line: < 256 KiB at the limit). One more line says why it stopped.
+ */
+#define LEGACY_BOOT_TIMER_MAX_LINES 4096u
+
+/*
  * boot_timer_fd: where port-0x440 writes are logged (-1: ignored); owned and closed by the
  * device. start_ns: CLOCK_MONOTONIC at VMM start, the origin of the logged times.
  */

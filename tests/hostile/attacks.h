@@ -23,6 +23,10 @@ void attack_chains(void);
 void attack_notify_flood(void);
 void attack_vsock(void);
 void attack_net(void);
+void attack_width(void);
+void attack_race(void);
+/* Not in the table: ends the VM (main.c). */
+void attack_race_reset(void);
 /* Not an attack: the well-behaved neighbour VM (main.c). */
 void bystander(void);
 

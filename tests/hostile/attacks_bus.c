@@ -307,8 +307,9 @@ void attack_legacy(void)
 		outb(CMOS_DATA, 0x99);
 	}
 	/* Boot-timer port: a flood of stage bytes, including the snapshot trigger (0x10), which
-	 * only acts when the VMM was started with --snapshot-to. */
-	for (unsigned i = 0; i < 2048; i++)
+	 * only acts when the VMM was started with --snapshot-to; more lines than the VMM's
+	 * --boot-timer file takes (4,096, microvm/legacy.h). */
+	for (unsigned i = 0; i < 6000; i++)
 		outb(BOOT_TIMER_PORT, (uint8_t)i);
 	outw(BOOT_TIMER_PORT, 0x1010);
 	outl(BOOT_TIMER_PORT, 0x10101010);

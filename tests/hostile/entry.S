@@ -40,8 +40,47 @@ irq_stub:
 	movl	$0, 0xfee000b0
 	jmp	*%eax
 
+/*
+ * Second vCPU (smp.c): an AP wakes from INIT/SIPI in real mode at CS = vector << 8, IP = 0.
+ * smp.c copies these bytes to AP_TRAMPOLINE (0x8000, vector 8); they load the VMM's flat boot
+ * GDT (0x500: code 0x10, data 0x18, microvm/boot_pvh.c), enter protected mode and jump to
+ * ap_entry32 in this image, which runs ap_main() on its own stack.
+ */
+	.code16
+	.globl ap_trampoline, ap_trampoline_end
+ap_trampoline:
+	cli
+	xorw	%ax, %ax
+	movw	%ax, %ds
+	lgdtl	0x8000 + (ap_gdtr - ap_trampoline)
+	movl	%cr0, %eax
+	orl	$1, %eax
+	movl	%eax, %cr0
+	ljmpl	$0x10, $ap_entry32
+	.balign 4
+ap_gdtr:
+	.word	5 * 8 - 1
+	.long	0x500
+ap_trampoline_end:
+
+	.code32
+ap_entry32:
+	movw	$0x18, %ax
+	movw	%ax, %ds
+	movw	%ax, %es
+	movw	%ax, %ss
+	movw	%ax, %fs
+	movw	%ax, %gs
+	mov	$ap_stack_top, %esp
+	call	ap_main
+1:	cli
+	hlt
+	jmp	1b
+
 	.bss
 	.balign 16
 	.space 32768
 stack_top:
+	.space 16384
+ap_stack_top:
 	.section .note.GNU-stack, "", @progbits

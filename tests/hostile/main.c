@@ -28,6 +28,8 @@ static const struct attack attacks[] = {
     {"notify-flood", attack_notify_flood},
     {"vsock", attack_vsock},
     {"net", attack_net},
+    {"width", attack_width},
+    {"race", attack_race},
 };
 #define NATTACKS (sizeof(attacks) / sizeof(attacks[0]))
 
@@ -96,6 +98,8 @@ void hostile_main(const struct hvm_start_info *si)
 		list[0] = '\0';
 	if (memcmp(list, "bystander", 10) == 0)
 		bystander();
+	else if (memcmp(list, "race-reset", 11) == 0)
+		attack_race_reset(); /* not in the table: the VM ends in the middle of it */
 	else if (memcmp(list, "console-flood", 14) == 0)
 		attack_console_flood(); /* not in the table: the log is cut, so no CHECK lines */
 	else if (memcmp(list, "panic", 6) == 0)

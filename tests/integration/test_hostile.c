@@ -11,6 +11,8 @@
 
 #include <sys/un.h>
 
+#include "../../microvm/legacy.h"
+
 #define GUEST_MEM_MIB "32"
 #define VSOCK_PORT 1024
 #define DISK_BYTES (1 << 20)
@@ -245,8 +247,41 @@ static int count(const char *text, const char *what)
 	return n;
 }
 
-/* Runs one attack class in its own VM and checks everything the header promises. */
-static void run_attack(const char *attack)
+/* The ASan VMM's command line for the hostile guest: the fixed part, the device options
+ * (`devices`, NULL-terminated), the console log and the kernel command line. */
+#define VMM_ARGV_MAX 48
+static void vmm_argv(char **argv, const char *cpus, char *const *devices, const char *log,
+		     const char *cmdline)
+{
+	char *fixed[] = {"/usr/bin/timeout",
+			 "-s",
+			 "KILL",
+			 VMM_TIMEOUT_S,
+			 h_path("asan/sandbox-vmm"),
+			 "--cpus",
+			 (char *)cpus,
+			 "--kernel",
+			 h_path("hostile/guest.elf"),
+			 "--initrd",
+			 tmp_path("initrd"),
+			 "--memory",
+			 GUEST_MEM_MIB};
+	size_t n = 0;
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+		argv[n++] = fixed[i];
+	for (; devices && *devices && n < VMM_ARGV_MAX - 5; devices++)
+		argv[n++] = *devices;
+	argv[n++] = "--serial-log";
+	argv[n++] = (char *)log;
+	argv[n++] = "--cmdline";
+	argv[n++] = (char *)cmdline;
+	argv[n] = NULL;
+}
+
+/* Boots the hostile guest with `attack` in a VM of `cpus` vCPUs with every device, and checks
+ * what every case needs: no sanitizer report, VMM exit 0, no vsock socket or tap left behind.
+ * Returns the guest's console. */
+static const char *run_vm(const char *attack, const char *cpus)
 {
 	char tap[16], cmdline[128], log[64];
 	snprintf(tap, sizeof(tap), "sbxh%d", getpid() % 100000);
@@ -254,31 +289,21 @@ static void run_attack(const char *attack)
 	snprintf(log, sizeof(log), "%s.log", attack);
 	char net[32];
 	snprintf(net, sizeof(net), "tap=%s", tap);
-	char *argv[] = {"/usr/bin/timeout",
-			"-s",
-			"KILL",
-			VMM_TIMEOUT_S,
-			h_path("asan/sandbox-vmm"),
-			"--kernel",
-			h_path("hostile/guest.elf"),
-			"--initrd",
-			tmp_path("initrd"),
-			"--memory",
-			GUEST_MEM_MIB,
-			"--disk",
-			tmp_path("disk.img"),
-			"--rng",
-			"--vsock-cid",
-			"3",
-			"--vsock-uds",
-			tmp_path("vsock.sock"),
-			"--net",
-			net,
-			"--serial-log",
-			tmp_path(log),
-			"--cmdline",
-			cmdline,
-			NULL};
+	unlink(tmp_path("boot-timer"));
+	char *devices[] = {"--disk",
+			   tmp_path("disk.img"),
+			   "--rng",
+			   "--vsock-cid",
+			   "3",
+			   "--vsock-uds",
+			   tmp_path("vsock.sock"),
+			   "--net",
+			   net,
+			   "--boot-timer",
+			   tmp_path("boot-timer"),
+			   NULL};
+	char *argv[VMM_ARGV_MAX];
+	vmm_argv(argv, cpus, devices, tmp_path(log), cmdline);
 	struct cmd_result r;
 	h_run(argv, &r);
 	const char *con = read_text(tmp_path(log));
@@ -287,6 +312,16 @@ static void run_attack(const char *attack)
 	assert_no_sanitizer_report(attack, r.err);
 	ck_assert_msg(r.status == 0, "%s: VMM exit %d\nstderr:\n%s\nconsole:\n%s", attack, r.status,
 		      tail(r.err), tail(con));
+	ck_assert_msg(!sock_left, "vsock socket left behind");
+	ck_assert_msg(!tap_left, "tap %s left behind", tap);
+	h_free(&r);
+	return con;
+}
+
+/* Runs one attack class in its own VM and checks everything the header promises. */
+static void run_attack_on(const char *attack, const char *cpus)
+{
+	const char *con = run_vm(attack, cpus);
 	char end[64];
 	snprintf(end, sizeof(end), "ATTACK %s end\n", attack);
 	ck_assert_msg(strstr(con, end) && strstr(con, "HOSTILE DONE"),
@@ -296,10 +331,19 @@ static void run_attack(const char *attack)
 	/* blk, vsock, rng, net: each answered its service check after the attack. */
 	ck_assert_msg(count(con, "CHECK ") == 4 && count(con, " ok\n") == 4,
 		      "%s: service checks:\n%s", attack, tail(con));
-	ck_assert_msg(!sock_left, "vsock socket left behind");
-	ck_assert_msg(!tap_left, "tap %s left behind", tap);
-	h_free(&r);
+	/* The guest wrote port 0x440 6,000 times: the file stops at its limit and says so. */
+	if (strcmp(attack, "legacy") == 0) {
+		const char *bt = read_text(tmp_path("boot-timer"));
+		ck_assert_msg((unsigned)count(bt, "\n") == LEGACY_BOOT_TIMER_MAX_LINES + 1 &&
+				  count(bt, " boot-timer-limit-reached ") == 1,
+			      "boot-timer file: %d lines, ends:\n%s", count(bt, "\n"), tail(bt));
+	}
 	assert_bystander_answers();
+}
+
+static void run_attack(const char *attack)
+{
+	run_attack_on(attack, "1");
 }
 
 #define ATTACK_TEST(fn, name)                                                                      \
@@ -323,6 +367,26 @@ ATTACK_TEST(test_chains, "chains")
 ATTACK_TEST(test_notify_flood, "notify-flood")
 ATTACK_TEST(test_vsock, "vsock")
 ATTACK_TEST(test_net, "net")
+ATTACK_TEST(test_width, "width")
+
+/* Two vCPUs: the second hammers each device's registers while the first drives its queues. */
+START_TEST(test_race)
+{
+	run_attack_on("race", "2");
+}
+END_TEST
+
+/* The same race, ended by the second vCPU's reset (i8042) in the middle of it: the VMM stops
+ * both vCPUs and tears the devices down while requests are in flight. */
+START_TEST(test_race_reset)
+{
+	const char *con = run_vm("race-reset", "2");
+	ck_assert_msg(strstr(con, "ATTACK race-reset begin") && !strstr(con, "BAD ") &&
+			  !strstr(con, "HOSTILE DONE"),
+		      "race-reset: %s", tail(con));
+	assert_bystander_answers();
+}
+END_TEST
 
 #define VIRTIOFSD "/usr/lib/qemu/virtiofsd"
 
@@ -349,26 +413,10 @@ static void run_fs(const char *attacks, bool fs_must_work)
 	char *vfs[] = {VIRTIOFSD, sock_opt, "-o", src_opt, "-o", "cache=none", NULL};
 	pid_t daemon = spawn(vfs, tmp_path("virtiofsd.err"));
 	wait_for_file(tmp_path("fs.sock"));
-	char *argv[] = {"/usr/bin/timeout",
-			"-s",
-			"KILL",
-			VMM_TIMEOUT_S,
-			h_path("asan/sandbox-vmm"),
-			"--kernel",
-			h_path("hostile/guest.elf"),
-			"--initrd",
-			tmp_path("initrd"),
-			"--memory",
-			GUEST_MEM_MIB,
-			"--disk",
-			tmp_path("disk.img"),
-			"--fs",
-			fs_opt,
-			"--serial-log",
-			tmp_path("fs.log"),
-			"--cmdline",
-			cmdline,
-			NULL};
+	char *devices[] = {"--disk", tmp_path("disk.img"), "--fs", fs_opt, NULL};
+	char *argv[VMM_ARGV_MAX];
+	/* Two vCPUs for the race attack; the other attacks leave the second waiting for a SIPI. */
+	vmm_argv(argv, "2", devices, tmp_path("fs.log"), cmdline);
 	struct cmd_result r;
 	h_run(argv, &r);
 	kill(daemon, SIGKILL);
@@ -388,35 +436,21 @@ static void run_fs(const char *attacks, bool fs_must_work)
 
 START_TEST(test_fs_registers)
 {
-	run_fs("regs,mmio", true);
+	run_fs("regs,mmio,width", true);
 }
 END_TEST
 
 START_TEST(test_fs_rings)
 {
-	run_fs("desc-addr,desc-loop,indirect", false);
+	run_fs("desc-addr,desc-loop,indirect,race", false);
 }
 END_TEST
 
 /* A guest that prints a kernel-panic line ends its VM with status 3 and a clear message. */
 START_TEST(test_panic_line_stops_vm)
 {
-	char *argv[] = {"/usr/bin/timeout",
-			"-s",
-			"KILL",
-			VMM_TIMEOUT_S,
-			h_path("asan/sandbox-vmm"),
-			"--kernel",
-			h_path("hostile/guest.elf"),
-			"--initrd",
-			tmp_path("initrd"),
-			"--memory",
-			GUEST_MEM_MIB,
-			"--serial-log",
-			tmp_path("panic.log"),
-			"--cmdline",
-			"hostile=panic",
-			NULL};
+	char *argv[VMM_ARGV_MAX];
+	vmm_argv(argv, "1", NULL, tmp_path("panic.log"), "hostile=panic");
 	struct cmd_result r;
 	h_run(argv, &r);
 	assert_no_sanitizer_report("panic", r.err);
@@ -465,6 +499,9 @@ static Suite *hostile_suite(void)
 	tcase_add_test(tc, test_notify_flood);
 	tcase_add_test(tc, test_vsock);
 	tcase_add_test(tc, test_net);
+	tcase_add_test(tc, test_width);
+	tcase_add_test(tc, test_race);
+	tcase_add_test(tc, test_race_reset);
 	tcase_add_test(tc, test_fs_registers);
 	tcase_add_test(tc, test_fs_rings);
 	tcase_add_test(tc, test_panic_line_stops_vm);
