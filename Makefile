@@ -16,7 +16,7 @@ DEPS_PKGS := build-essential pkg-config clang check libyajl-dev libseccomp-dev l
 
 COMMON_SRC := $(wildcard common/*.c)
 VMM_SRC := $(filter-out microvm/main.c,$(wildcard microvm/*.c))
-AGENT_SRC := $(filter-out agent/main.c agent/mem.c,$(wildcard agent/*.c))
+AGENT_SRC := $(filter-out agent/main.c agent/mem.c agent/testhooks.c,$(wildcard agent/*.c))
 SHIM_SRC := $(filter-out shim/main.c,$(wildcard shim/*.c))
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
@@ -68,6 +68,18 @@ $(B)/obj-testhooks/%.o: %.c
 	$(CC) $(BASE_CFLAGS) -DSANDBOX_TEST_HOOKS -MMD -MP -c $< -o $@
 $(B)/sandbox-vmm-testhooks: $(TESTHOOKS_OBJ)
 	$(CC) $(VMM_STATIC) $(LDFLAGS) -o $@ $^ $(VMM_LIBS)
+
+# Test-only agent with SANDBOX_TEST_HOOKS (agent/testhooks.c: it dies on request) in its own
+# initramfs, so in its own VM template; own objects: the release agent never contains the hooks.
+AGENT_TESTHOOKS_OBJ := $(patsubst %.c,$(B)/obj-testhooks/%.o,agent/main.c agent/mem.c \
+	agent/testhooks.c $(AGENT_SRC) $(COMMON_SRC))
+$(B)/obj-testhooks/agent/mem.o: BASE_CFLAGS += -mgeneral-regs-only -fno-builtin -fno-tree-loop-distribute-patterns
+$(B)/testhooks/sandbox-agent: $(AGENT_TESTHOOKS_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) -static $(LDFLAGS) -o $@ $^
+$(B)/testhooks/initramfs.cpio: $(B)/testhooks/sandbox-agent rootfs/build-initramfs.sh
+	rootfs/build-initramfs.sh $< $@
+$(B)/tests/test_faults: $(B)/testhooks/initramfs.cpio
 
 # The hostile test guest (tests/hostile/, docs/security.md "Hostile guest"): freestanding 32-bit
 # code linked at 1 MiB and converted to the ELF64 the VMM's PVH loader takes; test_hostile runs

@@ -13,6 +13,9 @@
 #include "../common/cleanup.h"
 #include "agent.h"
 #include "net.h"
+#ifdef SANDBOX_TEST_HOOKS
+#include "testhooks.h" /* test agent only: the agent dies on request (docs/security.md) */
+#endif
 
 static int send_hello(int fd, struct sbx_err *err)
 {
@@ -142,6 +145,9 @@ int agent_serve(int fd, const struct agent_cfg *cfg, struct sbx_err *err)
 		return send_error(fd, AGENT_EXIT_SETUP, &why, err);
 	}
 	agent_stage(AGENT_MARK_IDENTITY);
+#ifdef SANDBOX_TEST_HOOKS
+	agent_testhooks_arm(cfg, &req);
+#endif
 	r = run_container(fd, cfg, &req, &why, err);
 	sbx_run_req_free(&req);
 	return r;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <time.h>
@@ -18,6 +19,32 @@
 
 #define CGROUP_PARENT "sandbox" /* every VMM's cgroup lives under this one */
 #define CGROUP_STALE_S 60
+
+int cgroup_check_cpu(const struct cgroup_limits *lim, const char *what, struct sbx_err *err)
+{
+	if (!lim->cpu_quota_us)
+		return 0;
+	if (lim->cpu_period_us < CGROUP_CPU_PERIOD_MIN_US ||
+	    lim->cpu_period_us > CGROUP_CPU_PERIOD_MAX_US)
+		return sbx_err_setx(
+		    err, EINVAL, "%s: cpu period %" PRIu64 " us is out of range (%u..%u)", what,
+		    lim->cpu_period_us, CGROUP_CPU_PERIOD_MIN_US, CGROUP_CPU_PERIOD_MAX_US);
+	if (lim->cpu_quota_us < CGROUP_CPU_QUOTA_MIN_US)
+		return sbx_err_setx(err, EINVAL,
+				    "%s: cpu quota %" PRIu64 " us is below the minimum of %u us",
+				    what, lim->cpu_quota_us, CGROUP_CPU_QUOTA_MIN_US);
+	return 0;
+}
+
+unsigned cgroup_quota_cpus(const struct cgroup_limits *lim)
+{
+	if (!lim->cpu_quota_us || !lim->cpu_period_us)
+		return 1;
+	uint64_t n = (lim->cpu_quota_us + lim->cpu_period_us - 1) / lim->cpu_period_us;
+	return n > CGROUP_V2_WEIGHT_MAX / CGROUP_V2_WEIGHT_PER_CPU
+		   ? CGROUP_V2_WEIGHT_MAX / CGROUP_V2_WEIGHT_PER_CPU
+		   : (unsigned)n;
+}
 
 const char *cgroup_root(void)
 {
@@ -75,6 +102,10 @@ static int limit_v2(const struct cgroup *cg, const struct cgroup_limits *lim, st
 			 lim->cpu_period_us);
 		r = write_file(cg->dirs[0], "cpu.max", v, err);
 	}
+	if (r >= 0) {
+		snprintf(v, sizeof(v), "%u", cgroup_quota_cpus(lim) * CGROUP_V2_WEIGHT_PER_CPU);
+		r = write_file(cg->dirs[0], "cpu.weight", v, err);
+	}
 	return r;
 }
 
@@ -97,8 +128,71 @@ static int limit_v1(const struct cgroup *cg, const struct cgroup_limits *lim, st
 		snprintf(v, sizeof(v), "%" PRIu64, lim->cpu_quota_us);
 		if (r >= 0)
 			r = write_file(cg->dirs[2], "cpu.cfs_quota_us", v, err);
+		snprintf(v, sizeof(v), "%u", cgroup_quota_cpus(lim) * CGROUP_V1_SHARES_PER_CPU);
+		if (r >= 0)
+			r = write_file(cg->dirs[2], "cpu.shares", v, err);
 	}
 	return r;
+}
+
+/*
+ * The parent "sandbox" group stands, in its own parent, for every VM in it: with the default
+ * weight (that of one busy host thread) all VMs together would get one thread's share of a
+ * busy host, and a quota'd VM would not even start under load (docs/security.md, "cpu").
+ * So its weight is the sum of its children's, each of which weighs as the cpus its quota
+ * allows. Recomputed under a lock on the parent directory whenever a child comes or goes;
+ * best effort: a failure only leaves the previous weight.
+ */
+static void rebalance_cpu_parent(const char *parent, bool v2)
+{
+	const char *file = v2 ? "cpu.weight" : "cpu.shares";
+	const uint64_t unit = v2 ? CGROUP_V2_WEIGHT_PER_CPU : CGROUP_V1_SHARES_PER_CPU;
+	const uint64_t max = v2 ? CGROUP_V2_WEIGHT_MAX : CGROUP_V1_SHARES_MAX;
+	DIR *d = opendir(parent);
+	if (!d)
+		return;
+	flock(dirfd(d), LOCK_EX); /* released by closedir */
+	uint64_t sum = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		char path[PATH_MAX], v[32] = "";
+		if (e->d_type != DT_DIR || e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s/%s", parent, e->d_name, file);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		ssize_t n = fd >= 0 ? read(fd, v, sizeof(v) - 1) : -1;
+		if (fd >= 0)
+			close(fd);
+		sum += n > 0 ? strtoull(v, NULL, 10) : unit;
+	}
+	sum = sum < unit ? unit : sum > max ? max : sum;
+	char v[32];
+	snprintf(v, sizeof(v), "%" PRIu64, sum);
+	struct sbx_err ignored = {0};
+	(void)write_file(parent, file, v, &ignored);
+	closedir(d);
+}
+
+/* The cpu hierarchy's "sandbox" of either layout, when it exists. */
+static void rebalance_cpu_parents(void)
+{
+	char dir[PATH_MAX];
+	struct stat st;
+	snprintf(dir, sizeof(dir), "%s/cpu/" CGROUP_PARENT, cgroup_root());
+	if (stat(dir, &st) == 0)
+		rebalance_cpu_parent(dir, false);
+	snprintf(dir, sizeof(dir), "%s/" CGROUP_PARENT "/cpu.weight", cgroup_root());
+	if (stat(dir, &st) == 0) {
+		dir[strlen(dir) - strlen("/cpu.weight")] = '\0';
+		rebalance_cpu_parent(dir, true);
+	}
+}
+
+/* The cgroup's directory in the cpu hierarchy, or NULL (v1 without a quota). */
+static const char *cpu_dir(const struct cgroup *cg)
+{
+	return cg->v2 ? (cg->ndirs ? cg->dirs[0] : NULL)
+		      : (cg->ndirs == CGROUP_MAX_DIRS ? cg->dirs[CGROUP_MAX_DIRS - 1] : NULL);
 }
 
 int cgroup_create(struct cgroup *cg, const char *name, const struct cgroup_limits *lim,
@@ -130,6 +224,8 @@ int cgroup_create(struct cgroup *cg, const char *name, const struct cgroup_limit
 		r = cg->v2 ? limit_v2(cg, lim, err) : limit_v1(cg, lim, err);
 	if (r < 0)
 		cgroup_destroy(cg);
+	else if (cpu_dir(cg))
+		rebalance_cpu_parents();
 	return r;
 }
 
@@ -181,15 +277,19 @@ void cgroup_sweep_stale(const char *prefix)
 		snprintf(dir, sizeof(dir), "%s/%s/" CGROUP_PARENT, cgroup_root(), v1_ctrl[i]);
 		sweep_dir(dir, prefix);
 	}
+	rebalance_cpu_parents();
 }
 
 void cgroup_destroy(struct cgroup *cg)
 {
+	bool had_cpu = cpu_dir(cg) != NULL;
 	for (unsigned i = cg->ndirs; i-- > 0;)
 		if (rmdir(cg->dirs[i]) < 0 && errno != ENOENT)
 			fprintf(stderr, "sandbox: cgroup: rmdir '%s': %s\n", cg->dirs[i],
 				strerror(errno));
 	cg->ndirs = 0;
+	if (had_cpu)
+		rebalance_cpu_parents();
 }
 
 void cgroup_remove_named(const char *name)
@@ -197,9 +297,11 @@ void cgroup_remove_named(const char *name)
 	static const char *const where[] = {"", "/memory", "/pids", "/cpu"};
 	for (size_t i = 0; i < sizeof(where) / sizeof(where[0]); i++) {
 		char dir[PATH_MAX];
-		snprintf(dir, sizeof(dir), "%s%s/" CGROUP_PARENT "/%s", cgroup_root(), where[i], name);
+		snprintf(dir, sizeof(dir), "%s%s/" CGROUP_PARENT "/%s", cgroup_root(), where[i],
+			 name);
 		/* EBUSY while the VMM (killed through its parent's death) is still being reaped. */
 		for (int t = 0; t < 100 && rmdir(dir) < 0 && errno == EBUSY; t++)
 			usleep(50 * 1000);
 	}
+	rebalance_cpu_parents();
 }

@@ -21,11 +21,30 @@ struct cgroup_limits {
 	uint64_t cpu_quota_us, cpu_period_us; /* quota 0: none */
 };
 
+/* What the kernel takes for cpu.cfs_period_us / cpu.max (v1 and v2 alike). */
+#define CGROUP_CPU_PERIOD_MIN_US 1000u
+#define CGROUP_CPU_PERIOD_MAX_US 1000000u
+#define CGROUP_CPU_QUOTA_MIN_US 1000u
+#define CGROUP_CPU_PERIOD_DEFAULT_US 100000u
+/* cpu.shares (v1) / cpu.weight (v2) of one busy host thread, the default of every group. */
+#define CGROUP_V1_SHARES_PER_CPU 1024u
+#define CGROUP_V1_SHARES_MAX 262144u
+#define CGROUP_V2_WEIGHT_PER_CPU 100u
+#define CGROUP_V2_WEIGHT_MAX 10000u
+
 struct cgroup {
 	char dirs[CGROUP_MAX_DIRS][PATH_MAX];
 	unsigned ndirs;
 	bool v2;
 };
+
+/*
+ * Checks a cpu quota (0: none) against the kernel's ranges, so that a bad value is one clear
+ * line before anything is created. `what` names the setting in the message.
+ */
+int cgroup_check_cpu(const struct cgroup_limits *lim, const char *what, struct sbx_err *err);
+/* The cpus a quota stands for, rounded up (1 without a quota): the group's cpu weight. */
+unsigned cgroup_quota_cpus(const struct cgroup_limits *lim);
 
 /* The cgroup filesystem root; SANDBOX_CGROUP_ROOT overrides it (tests). */
 const char *cgroup_root(void);

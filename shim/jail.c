@@ -59,7 +59,7 @@ static int uid_base(uint32_t *out, struct sbx_err *err)
  * One id per running VM: the cgroup "vmm-<uid>" is created with an exclusive mkdir, so it is
  * also the claim on the id; jail_release gives both back.
  */
-static int claim_id_and_cgroup(struct jail *j, unsigned memory_mib, struct sbx_err *err)
+static int claim_id_and_cgroup(struct jail *j, const struct cgroup_limits *lim, struct sbx_err *err)
 {
 	uint32_t base, start = 0;
 	int r = uid_base(&base, err);
@@ -67,15 +67,11 @@ static int claim_id_and_cgroup(struct jail *j, unsigned memory_mib, struct sbx_e
 		return r;
 	if (getrandom(&start, sizeof(start), 0) != sizeof(start))
 		start = (uint32_t)getpid();
-	struct cgroup_limits lim = {
-	    .memory_bytes = ((uint64_t)memory_mib + JAIL_MEM_OVERHEAD_MIB) << 20,
-	    .pids_max = JAIL_PIDS_MAX,
-	};
 	for (uint32_t i = 0; i < JAIL_ID_TRIES; i++) {
 		uint32_t id = base + (start + i) % JAIL_UID_COUNT;
 		char name[32];
 		snprintf(name, sizeof(name), JAIL_CGROUP_PREFIX "%u", id);
-		r = cgroup_create(&j->cg, name, &lim, err);
+		r = cgroup_create(&j->cg, name, lim, err);
 		if (r == -EEXIST)
 			continue;
 		if (r < 0)
@@ -118,15 +114,25 @@ void jail_release_dead(const char *run_dir)
 	unlink(path);
 }
 
-int jail_prepare(struct jail *j, const char *run_dir, unsigned memory_mib, struct sbx_err *err)
+int jail_prepare_limits(struct jail *j, const char *run_dir, const struct jail_limits *jl,
+			struct sbx_err *err)
 {
 	*j = (struct jail){.parent_pidfd = -1};
+	struct cgroup_limits lim = {
+	    .memory_bytes = ((uint64_t)jl->memory_mib + JAIL_MEM_OVERHEAD_MIB) << 20,
+	    .pids_max = JAIL_PIDS_MAX,
+	    .cpu_quota_us = jl->cpu_quota_us,
+	    .cpu_period_us = jl->cpu_period_us ? jl->cpu_period_us : CGROUP_CPU_PERIOD_DEFAULT_US,
+	};
+	int r = cgroup_check_cpu(&lim, "linux.resources.cpu", err);
+	if (r < 0)
+		return r;
 	struct stat st;
 	if (stat("/dev/kvm", &st) < 0 || !S_ISCHR(st.st_mode))
 		return sbx_err_set(err, errno ? errno : ENODEV, "jail: /dev/kvm");
 	j->kvm_rdev = st.st_rdev;
 	cgroup_sweep_stale(JAIL_CGROUP_PREFIX);
-	int r = claim_id_and_cgroup(j, memory_mib, err);
+	r = claim_id_and_cgroup(j, &lim, err);
 	if (r < 0)
 		return r;
 	snprintf(j->root, sizeof(j->root), "%s/jail", run_dir);
@@ -141,6 +147,12 @@ int jail_prepare(struct jail *j, const char *run_dir, unsigned memory_mib, struc
 	if (j->parent_pidfd < 0)
 		return sbx_err_set(err, errno, "jail: pidfd_open");
 	return 0;
+}
+
+int jail_prepare(struct jail *j, const char *run_dir, unsigned memory_mib, struct sbx_err *err)
+{
+	return jail_prepare_limits(j, run_dir, &(struct jail_limits){.memory_mib = memory_mib},
+				   err);
 }
 
 static int give_to_jail(const struct jail *j, const char *src, unsigned flags, struct sbx_err *err)

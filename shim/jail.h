@@ -58,10 +58,21 @@ struct jail {
 /* JAIL_BY_DEFAULT (jail.c), SANDBOX_JAIL=1 turns it on, SANDBOX_NO_JAIL=1 off (debugging). */
 bool jail_enabled_by_env(void);
 
+/* What the jail's cgroup bounds besides pids. */
+struct jail_limits {
+	unsigned memory_mib; /* guest RAM; the cgroup gets JAIL_MEM_OVERHEAD_MIB more */
+	/* cpu.cfs_quota_us / cpu.max from the OCI cpu quota or `run --cpus`; quota 0: none */
+	uint64_t cpu_quota_us, cpu_period_us;
+};
+
 /*
- * Allocates a uid/gid with its cgroup "vmm-<uid>" (memory_mib + JAIL_MEM_OVERHEAD_MIB, pids),
- * creates the (empty) jail root under run_dir. jail_release() undoes it, also after a failure.
+ * Allocates a uid/gid with its cgroup "vmm-<uid>" (lim: memory + JAIL_MEM_OVERHEAD_MIB, cpu
+ * quota; pids), creates the (empty) jail root under run_dir. jail_release() undoes it, also
+ * after a failure. A cpu quota outside the kernel's range is a one-line error, nothing made.
  */
+int jail_prepare_limits(struct jail *j, const char *run_dir, const struct jail_limits *lim,
+			struct sbx_err *err);
+/* jail_prepare_limits without a cpu quota. */
 int jail_prepare(struct jail *j, const char *run_dir, unsigned memory_mib, struct sbx_err *err);
 /*
  * Makes host path `src` visible in the jail as "/<name>" (read-only unless JAIL_RW) and

@@ -133,7 +133,10 @@ int jail_vmm_prepare(struct jail *j, const struct sandbox_paths *p, const struct
 				    "jail: the VMM needs a run directory (vsock socket)");
 	char dir[PATH_MAX];
 	snprintf(dir, sizeof(dir), "%s", cfg->vsock_uds);
-	int r = jail_prepare(j, dirname(dir), cfg->memory_mib, err);
+	struct jail_limits lim = {.memory_mib = cfg->memory_mib,
+				  .cpu_quota_us = cfg->cpu_quota_us,
+				  .cpu_period_us = cfg->cpu_period_us};
+	int r = jail_prepare_limits(j, dirname(dir), &lim, err);
 	if (r >= 0)
 		r = bind_all(j, p, cfg, jp, jcfg, err);
 	if (r < 0)

@@ -479,6 +479,9 @@ static int build_opts(const struct monitor_cfg *cfg, struct run_opts *o, char *r
 		if (ns->type && !strcmp(ns->type, "network") && ns->path && ns->path[0])
 			o->netns = ns->path;
 	}
+	/* linux.resources.cpu.quota/period also bound the jailed VMM's cgroup (shim/jail.h). */
+	o->cpu_quota_us = cfg->spec->resources.cpu_quota;
+	o->cpu_period_us = cfg->spec->resources.cpu_period;
 	return vm_size(cfg->spec, &o->cpus, &o->memory_mib, err);
 }
 

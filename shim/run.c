@@ -353,6 +353,8 @@ static int boot(struct run_ctx *c, bool rebuild, struct sbx_err *err)
 		.stderr_log = c->vmm_log,
 		.debug = c->o.debug,
 		.jail = !c->o.no_jail && jail_enabled_by_env(),
+		.cpu_quota_us = c->o.cpu_quota_us,
+		.cpu_period_us = c->o.cpu_period_us,
 		/* For kernel debugging (e.g. initcall_debug); not a user-facing option. */
 		.cmdline_extra = getenv("SANDBOX_KERNEL_CMDLINE_EXTRA"),
 	};

@@ -21,7 +21,8 @@ void run_usage(FILE *out)
 	      "  --rm                remove the container's writable layer at exit (always done today)\n"
 	      "  -d, --detach        run an IMAGE in the background; print its id (docs/images.md)\n"
 	      "  --name NAME         the detached container's name (default: a generated id)\n"
-	      "  --cpus N            vCPUs of the VM (default 1, max 8)\n"
+	      "  --cpus N            vCPUs of the VM (default 1, max 8); also caps the VMM at N\n"
+	      "                      cpus of host time (its cgroup's quota, docs/security.md)\n"
 	      "  -m, --memory SIZE   guest RAM, e.g. 512M or 1G (default 256M)\n"
 	      "  -t, --tty           give the process a terminal\n"
 	      "  -i, --interactive   keep stdin open and pass it to the process\n"
@@ -138,8 +139,13 @@ static int apply_opt(struct run_opts *o, int c, const char *arg, struct sbx_err 
 	case OPT_ROOTFS:
 		o->rootfs = arg;
 		return 0;
-	case OPT_CPUS:
-		return parse_cpus(arg, &o->cpus, err);
+	case OPT_CPUS: {
+		int r = parse_cpus(arg, &o->cpus, err);
+		/* As docker's --cpus, also a bound on host cpu time (the jailed VMM's cgroup). */
+		o->cpu_period_us = 100000;
+		o->cpu_quota_us = r < 0 ? 0 : 100000ull * o->cpus;
+		return r;
+	}
 	case 'm':
 		return parse_memory_mib(arg, &o->memory_mib, err);
 	case 't':

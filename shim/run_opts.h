@@ -31,6 +31,9 @@ struct run_opts {
 	bool debug;
 	bool no_template; /* cold boot instead of restoring the VM template */
 	bool no_jail; /* --no-jail: the VMM runs unjailed (debugging only) */
+	/* The jailed VMM's cgroup cpu quota: --cpus N gives N periods per period, OCI its
+	 * linux.resources.cpu (shim/monitor.c); 0: none (docs/security.md). */
+	uint64_t cpu_quota_us, cpu_period_us;
 	const char *env[RUN_MAX_ENV];
 	size_t n_env;
 	const char *workdir;

@@ -3,6 +3,7 @@
 #define SANDBOX_VMM_PROC_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "../common/error.h"
@@ -25,6 +26,8 @@ struct vmm_cfg {
 	const char *cmdline_extra; /* appended to the guest kernel command line, or NULL */
 	bool debug;
 	bool jail; /* run the VMM in its jail (shim/jail.h); off: --no-jail, SANDBOX_NO_JAIL=1 */
+	/* The jail cgroup's cpu quota (OCI linux.resources.cpu, `run --cpus`); 0: none. */
+	uint64_t cpu_quota_us, cpu_period_us;
 	/*
 	 * virtio-fs devices (docs/virtiofs.md): a template's empty slots (socket NULL) or a run's
 	 * shares, each served by the vhost-user socket of its virtiofsd (a host path).

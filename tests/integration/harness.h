@@ -562,6 +562,198 @@ __attribute__((unused)) static void h_counts_assert_same(const struct h_counts *
 		      "our memory went from %ld to %ld KiB", before->ours_kib, after->ours_kib);
 }
 
+/* ---- fault and stress tests: commands in the background, VMMs by their run root ---- */
+
+/* A failed command's status, stdout and stderr (truncated) on stderr. */
+__attribute__((unused)) static void h_show(const char *what, const struct cmd_result *r)
+{
+	fprintf(stderr, "[%s] status=%d\n--- stdout ---\n%.600s\n--- stderr ---\n%.2000s\n", what,
+		r->status, r->out, r->err);
+}
+
+/* A file's text (at most 64 KiB; "" when missing), in a buffer the next call reuses. */
+__attribute__((unused)) static char *h_slurp(const char *path)
+{
+	static char buf[65536];
+	FILE *f = fopen(path, "r");
+	size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+	if (f)
+		fclose(f);
+	buf[n] = '\0';
+	return buf;
+}
+
+/* A command in the background, stdin /dev/null, its stdout and stderr in files under dir. */
+struct h_bg {
+	pid_t pid; /* -1 once reaped */
+	char out[600], err[600];
+};
+
+__attribute__((unused)) static void h_bg_start(struct h_bg *b, const char *dir, const char *name,
+					       char *const argv[])
+{
+	snprintf(b->out, sizeof(b->out), "%s/%s.out", dir, name);
+	snprintf(b->err, sizeof(b->err), "%s/%s.err", dir, name);
+	b->pid = fork();
+	ck_assert_int_ge(b->pid, 0);
+	if (b->pid == 0) {
+		int in = open("/dev/null", O_RDONLY);
+		int o = open(b->out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		int e = open(b->err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		dup2(in, 0);
+		dup2(o, 1);
+		dup2(e, 2);
+		for (int fd = 3; fd < 64; fd++)
+			close(fd);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+}
+
+/* Whether text appeared in its stdout within timeout_s (false at once if it exited without). */
+__attribute__((unused)) static bool h_bg_wait_text(struct h_bg *b, const char *text, int timeout_s)
+{
+	for (int i = 0; i < timeout_s * 10; i++) {
+		if (strstr(h_slurp(b->out), text))
+			return true;
+		if (waitpid(b->pid, NULL, WNOHANG) == b->pid) {
+			b->pid = -1;
+			return strstr(h_slurp(b->out), text) != NULL;
+		}
+		usleep(100000);
+	}
+	return false;
+}
+
+/* Exit status (128+N for signal N), or -1 when it is still running after timeout_s. */
+__attribute__((unused)) static int h_bg_wait(struct h_bg *b, int timeout_s)
+{
+	for (int i = 0; b->pid > 0 && i < timeout_s * 10; i++) {
+		int st;
+		if (waitpid(b->pid, &st, WNOHANG) == b->pid) {
+			b->pid = -1;
+			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		}
+		usleep(100000);
+	}
+	return -1;
+}
+
+/* The pid of a live sandbox-vmm whose command line (its --id) mentions root, or 0. */
+__attribute__((unused)) static pid_t h_vmm_pid_using(const char *root)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	pid_t found = 0;
+	while (d && (e = readdir(d)) && !found) {
+		char p[300], comm[64] = "", state = 0, args[8192];
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		snprintf(p, sizeof(p), "/proc/%s/stat", e->d_name);
+		FILE *f = fopen(p, "r");
+		bool vmm = f && fscanf(f, "%*d (%63[^)]) %c", comm, &state) == 2 &&
+			   !strncmp(comm, "sandbox-vmm", 11) && state != 'Z';
+		if (f)
+			fclose(f);
+		snprintf(p, sizeof(p), "/proc/%s/cmdline", e->d_name);
+		f = vmm ? fopen(p, "r") : NULL;
+		size_t len = f ? fread(args, 1, sizeof(args) - 1, f) : 0;
+		if (f)
+			fclose(f);
+		for (size_t i = 0; i < len; i++)
+			args[i] = args[i] ? args[i] : ' ';
+		args[len] = '\0';
+		if (vmm && strstr(args, root))
+			found = atoi(e->d_name);
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+/* Waits up to timeout_s for the VMMs using root to be gone (SIGKILL and reaping are async). */
+__attribute__((unused)) static void h_wait_vmms_gone(const char *root, int timeout_s)
+{
+	for (int i = 0; i < timeout_s * 10 && h_count_vmms_using(root); i++)
+		usleep(100000);
+}
+
+/* Whether pid is alive and not a zombie. */
+__attribute__((unused)) static bool h_alive(pid_t pid)
+{
+	char p[64], state = 0;
+	snprintf(p, sizeof(p), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(p, "r");
+	bool ok = f && fscanf(f, "%*d (%*[^)]) %c", &state) == 1 && state != 'Z';
+	if (f)
+		fclose(f);
+	return ok;
+}
+
+/*
+ * The cpu cgroup directory of a process (cgroup v1 "cpu" hierarchy or the v2 tree), from
+ * /proc/PID/cgroup; false when it has none.
+ */
+__attribute__((unused)) static bool h_cpu_cgroup_dir(pid_t pid, char *dir, size_t cap)
+{
+	char p[64], line[1024];
+	snprintf(p, sizeof(p), "/proc/%d/cgroup", (int)pid);
+	FILE *f = fopen(p, "r");
+	bool found = false;
+	while (f && !found && fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		char *ctl = strchr(line, ':'), *path = ctl ? strchr(ctl + 1, ':') : NULL;
+		if (!path)
+			continue;
+		*path++ = '\0';
+		ctl++;
+		if (!ctl[0] && access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0) {
+			snprintf(dir, cap, "/sys/fs/cgroup%s", path); /* v2 */
+			found = true;
+		}
+		for (char *t = strtok(ctl, ","); t && !found; t = strtok(NULL, ","))
+			if (!strcmp(t, "cpu")) {
+				snprintf(dir, cap, "/sys/fs/cgroup/cpu%s", path);
+				found = true;
+			}
+	}
+	if (f)
+		fclose(f);
+	return found;
+}
+
+/* A cgroup file's first number, or -2 when unreadable ("max" reads as -1). */
+__attribute__((unused)) static long long h_cgroup_num(const char *dir, const char *file)
+{
+	char p[4200];
+	snprintf(p, sizeof(p), "%s/%s", dir, file);
+	char *t = h_slurp(p);
+	if (!t[0])
+		return -2;
+	return strncmp(t, "max", 3) ? atoll(t) : -1;
+}
+
+/* The cpu quota and period (us) of pid's cgroup; quota -1: none, -2: unreadable. */
+__attribute__((unused)) static void h_vmm_cpu_quota(pid_t pid, long long *quota, long long *period)
+{
+	char dir[4096];
+	*quota = *period = -2;
+	if (!h_cpu_cgroup_dir(pid, dir, sizeof(dir)))
+		return;
+	if (access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0) {
+		char p[4200];
+		snprintf(p, sizeof(p), "%s/cpu.max", dir);
+		char *t = h_slurp(p);
+		if (t[0]) {
+			*quota = strncmp(t, "max", 3) ? atoll(t) : -1;
+			*period = strchr(t, ' ') ? atoll(strchr(t, ' ') + 1) : -2;
+		}
+		return;
+	}
+	*quota = h_cgroup_num(dir, "cpu.cfs_quota_us");
+	*period = h_cgroup_num(dir, "cpu.cfs_period_us");
+}
+
 /* HTTP GET with retries (the guest is slow): the body, or "" on failure. */
 __attribute__((unused)) static char *h_http_get(const char *host, unsigned port, int timeout_s)
 {

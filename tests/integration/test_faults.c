@@ -17,6 +17,10 @@ static char run_root[] = "/tmp/sandbox-test-faults-run.XXXXXX";
 static char oci_root[] = "/tmp/sandbox-test-faults-oci.XXXXXX";
 static char work[] = "/tmp/sandbox-test-faults-work.XXXXXX";
 
+/* linux.resources.cpu of the test bundles: the VMM's cgroup must carry it (shim/jail.h). */
+#define OCI_QUOTA_US 50000
+#define OCI_PERIOD_US 100000
+
 /* Generous: a restore takes ~8 s, but minutes when other VMs load the machine's 2 cores. */
 #define READY_TIMEOUT_S 600
 
@@ -32,23 +36,6 @@ static char work[] = "/tmp/sandbox-test-faults-work.XXXXXX";
 		h_path("sandbox"), "--root", oci_root, __VA_ARGS__, NULL                           \
 	}
 
-static void show(const char *what, const struct cmd_result *r)
-{
-	fprintf(stderr, "[%s] status=%d\n--- stdout ---\n%.600s\n--- stderr ---\n%.2000s\n", what,
-		r->status, r->out, r->err);
-}
-
-static char *slurp(const char *path)
-{
-	static char buf[65536];
-	FILE *f = fopen(path, "r");
-	size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
-	if (f)
-		fclose(f);
-	buf[n] = '\0';
-	return buf;
-}
-
 static void write_file(const char *path, const char *text)
 {
 	FILE *f = fopen(path, "w");
@@ -57,110 +44,18 @@ static void write_file(const char *path, const char *text)
 	ck_assert_int_eq(fclose(f), 0);
 }
 
-/* A command in the background, its stdout and stderr in files under work. */
-struct bg {
-	pid_t pid;
-	char out[600], err[600];
-};
-
-static void bg_start(struct bg *b, const char *name, char *const argv[])
-{
-	snprintf(b->out, sizeof(b->out), "%s/%s.out", work, name);
-	snprintf(b->err, sizeof(b->err), "%s/%s.err", work, name);
-	b->pid = fork();
-	ck_assert_int_ge(b->pid, 0);
-	if (b->pid == 0) {
-		int in = open("/dev/null", O_RDONLY);
-		int o = open(b->out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		int e = open(b->err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		dup2(in, 0);
-		dup2(o, 1);
-		dup2(e, 2);
-		for (int fd = 3; fd < 64; fd++)
-			close(fd);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-}
-
-static bool bg_wait_text(struct bg *b, const char *text, int timeout_s)
-{
-	for (int i = 0; i < timeout_s * 10; i++) {
-		if (strstr(slurp(b->out), text))
-			return true;
-		if (waitpid(b->pid, NULL, WNOHANG) == b->pid) {
-			b->pid = -1;
-			return strstr(slurp(b->out), text) != NULL;
-		}
-		usleep(100000);
-	}
-	return false;
-}
-
-/* Exit status (128+N for signal N), or -1 when it is still running after timeout_s. */
-static int bg_wait(struct bg *b, int timeout_s)
-{
-	for (int i = 0; b->pid > 0 && i < timeout_s * 10; i++) {
-		int st;
-		if (waitpid(b->pid, &st, WNOHANG) == b->pid) {
-			b->pid = -1;
-			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-		}
-		usleep(100000);
-	}
-	return -1;
-}
-
-/* The pid of our VMM (the one whose --id is under run_root), or 0. */
-static pid_t our_vmm(void)
-{
-	DIR *d = opendir("/proc");
-	struct dirent *e;
-	pid_t found = 0;
-	while (d && (e = readdir(d))) {
-		char p[300], comm[64] = "", args[8192];
-		if (e->d_name[0] < '0' || e->d_name[0] > '9')
-			continue;
-		snprintf(p, sizeof(p), "/proc/%s/comm", e->d_name);
-		FILE *f = fopen(p, "r");
-		bool vmm = f && fgets(comm, sizeof(comm), f) && !strncmp(comm, "sandbox-vmm", 11);
-		if (f)
-			fclose(f);
-		snprintf(p, sizeof(p), "/proc/%s/cmdline", e->d_name);
-		f = vmm ? fopen(p, "r") : NULL;
-		size_t len = f ? fread(args, 1, sizeof(args) - 1, f) : 0;
-		if (f)
-			fclose(f);
-		for (size_t i = 0; i < len; i++)
-			args[i] = args[i] ? args[i] : ' ';
-		args[len] = '\0';
-		if (vmm && strstr(args, run_root))
-			found = atoi(e->d_name);
-	}
-	if (d)
-		closedir(d);
-	return found;
-}
-
-/* Waits up to timeout_s for our VMMs to be gone (SIGKILL and reaping are asynchronous). */
-static void wait_vmms_gone(const char *root, int timeout_s)
-{
-	for (int i = 0; i < timeout_s * 10 && h_count_vmms_using(root); i++)
-		usleep(100000);
-}
-
 /* `sandbox run` of a guest that says READY and sleeps; returns once READY was printed. */
-static void start_sleeper(struct bg *b, const char *name, char *const argv[])
+static void start_sleeper(struct h_bg *b, const char *name, char *const argv[])
 {
-	bg_start(b, name, argv);
+	h_bg_start(b, work, name, argv);
 	const char *e = getenv("SANDBOX_TEST_READY_TIMEOUT"); /* a loaded machine's override */
-	bool ready = bg_wait_text(b, "READY", e && atoi(e) > 0 ? atoi(e) : READY_TIMEOUT_S);
+	bool ready = h_bg_wait_text(b, "READY", e && atoi(e) > 0 ? atoi(e) : READY_TIMEOUT_S);
 	if (!ready) {
-		fprintf(stderr, "[%s] stdout: %s\n", name, slurp(b->out));
-		fprintf(stderr, "[%s] stderr: %s\n", name, slurp(b->err));
+		fprintf(stderr, "[%s] stdout: %s\n", name, h_slurp(b->out));
+		fprintf(stderr, "[%s] stderr: %s\n", name, h_slurp(b->err));
 		if (b->pid > 0) { /* leave nothing running for the next case */
 			kill(b->pid, SIGKILL);
-			bg_wait(b, 30);
+			h_bg_wait(b, 30);
 		}
 	}
 	ck_assert_msg(ready, "%s: the guest never said READY", name);
@@ -175,21 +70,21 @@ START_TEST(vmm_sigkill_mid_run)
 {
 	struct h_counts before, after;
 	h_counts_take(&before);
-	struct bg b;
+	struct h_bg b;
 	start_sleeper(&b, "vmmkill", RUN("--", "sh", "-c", "echo READY; exec sleep 600"));
 	ck_assert_msg(h_count_vmms_using(run_root) == 1,
 		      "the harness does not see the running (jailed) VMM by its --id");
-	pid_t vmm = our_vmm();
+	pid_t vmm = h_vmm_pid_using(run_root);
 	ck_assert_int_gt(vmm, 0);
 	ck_assert_int_eq(kill(vmm, SIGKILL), 0);
-	int st = bg_wait(&b, 60);
-	char *err = slurp(b.err);
+	int st = h_bg_wait(&b, 60);
+	char *err = h_slurp(b.err);
 	fprintf(stderr, "[vmmkill] status %d, stderr: %s", st, err);
 	ck_assert_int_eq(st, 125);
 	/* After a template-build notice, before the guest console's and the VMM log's tails. */
 	ck_assert_msg(strstr(err, "sandbox: the VMM was killed before the container exited\n"),
 		      "no line naming the VMM's death: %s", err);
-	wait_vmms_gone(run_root, 10);
+	h_wait_vmms_gone(run_root, 10);
 	ck_assert_msg(h_count_vmms_using(run_root) == 0, "a VMM of ours was left");
 	h_counts_take(&after);
 	h_counts_assert_same(&before, &after, 512);
@@ -212,15 +107,22 @@ START_TEST(guest_kernel_panic)
 		  "mknod /dev/kmsg c 1 11 && "
 		  "echo '<0>Kernel panic - not syncing: sandbox fault test' >/dev/kmsg; sleep 120"),
 	      &r);
-	show("panic", &r);
+	h_show("panic", &r);
 	ck_assert_int_eq(r.status, 125);
 	ck_assert_msg(strstr(r.err, "the guest kernel panicked"), "stderr: %s", r.err);
 	h_free(&r);
-	wait_vmms_gone(run_root, 10);
+	h_wait_vmms_gone(run_root, 10);
 	h_counts_take(&after);
 	h_counts_assert_same(&before, &after, 512);
 }
 END_TEST
+
+/* SANDBOX_NO_JAIL=1 (debugging): no cgroup, so no quota to find. */
+static bool jail_off(void)
+{
+	const char *e = getenv("SANDBOX_NO_JAIL");
+	return e && !strcmp(e, "1");
+}
 
 static char *make_bundle(const char *name, const char *args_json)
 {
@@ -235,15 +137,19 @@ static char *make_bundle(const char *name, const char *args_json)
 	h_free(&r);
 	snprintf(path, sizeof(path), "%s/config.json", dir);
 	static char spec[65536];
-	snprintf(spec, sizeof(spec), "%s", slurp(path));
+	snprintf(spec, sizeof(spec), "%s", h_slurp(path));
 	ck_assert_ptr_nonnull(realpath(h_path("rootfs-busybox"), rootfs));
-	/* args, terminal off, root.path: three fields as `sandbox spec` writes them. */
-	const char *from[] = {"\"args\": [\"sh\"]", "\"terminal\": true", "\"path\": \"rootfs\""};
-	char to[3][PATH_MAX + 64];
+	/* args, terminal off, root.path, a cpu quota: fields as `sandbox spec` writes them. */
+	const char *from[] = {"\"args\": [\"sh\"]", "\"terminal\": true", "\"path\": \"rootfs\"",
+			      "\"resources\": {"};
+	char to[4][PATH_MAX + 64];
 	snprintf(to[0], sizeof(to[0]), "\"args\": %s", args_json);
 	snprintf(to[1], sizeof(to[1]), "\"terminal\": false");
 	snprintf(to[2], sizeof(to[2]), "\"path\": \"%s\"", rootfs);
-	for (int i = 0; i < 3; i++) {
+	/* Half a cpu: the VM keeps the default 1 vCPU (and template), its VMM gets the quota. */
+	snprintf(to[3], sizeof(to[3]), "\"resources\": {\"cpu\": {\"quota\": %d, \"period\": %d}, ",
+		 OCI_QUOTA_US, OCI_PERIOD_US);
+	for (int i = 0; i < 4; i++) {
 		char *p = strstr(spec, from[i]);
 		ck_assert_msg(p != NULL, "'%s' not in the spec", from[i]);
 		size_t fl = strlen(from[i]), tl = strlen(to[i]), rest = strlen(p + fl);
@@ -293,10 +199,10 @@ START_TEST(state_dir_on_full_filesystem)
 		h_counts_take(&before);
 		struct cmd_result r, l, d;
 		h_run(OCI("create", "--bundle", b, "full1"), &r);
-		show("create on a full fs", &r);
+		h_show("create on a full fs", &r);
 		h_run(OCI("list"), &l);
 		h_run(OCI("delete", "full1"), &d);
-		wait_vmms_gone(oci_root, 10);
+		h_wait_vmms_gone(oci_root, 10);
 		h_counts_take(&after);
 		int left = h_count_entries(oci_root);
 		/* Unmounted before any check fails: the next cases use the same root. */
@@ -319,17 +225,6 @@ START_TEST(state_dir_on_full_filesystem)
 }
 END_TEST
 
-static bool process_alive(pid_t pid)
-{
-	char p[64], state = 0;
-	snprintf(p, sizeof(p), "/proc/%d/stat", (int)pid);
-	FILE *f = fopen(p, "r");
-	bool ok = f && fscanf(f, "%*d (%*[^)]) %c", &state) == 1 && state != 'Z';
-	if (f)
-		fclose(f);
-	return ok;
-}
-
 /*
  * SIGKILL between create and start: of the container's monitor (the `sandbox` process that
  * holds the VM; a shim would see its container die), then of `sandbox create` while it is
@@ -345,21 +240,28 @@ START_TEST(sigkill_between_create_and_start)
 	snprintf(pidfile, sizeof(pidfile), "%s/killed.pid", work);
 	struct h_counts before, after;
 	h_counts_take(&before);
-	struct bg c;
-	bg_start(&c, "create1", OCI("create", "--bundle", b, "--pid-file", pidfile, "k1"));
-	ck_assert_int_eq(bg_wait(&c, READY_TIMEOUT_S), 0);
-	pid_t monitor = atoi(slurp(pidfile));
+	struct h_bg c;
+	h_bg_start(&c, work, "create1", OCI("create", "--bundle", b, "--pid-file", pidfile, "k1"));
+	ck_assert_int_eq(h_bg_wait(&c, READY_TIMEOUT_S), 0);
+	pid_t monitor = atoi(h_slurp(pidfile));
 	ck_assert_int_gt(monitor, 1);
 	ck_assert_msg(h_count_vmms_using(oci_root) == 1, "no VMM of k1 seen");
+	long long quota, period;
+	h_vmm_cpu_quota(h_vmm_pid_using(oci_root), &quota, &period);
+	fprintf(stderr, "[k1] the VMM's cpu quota %lld us per %lld us\n", quota, period);
+	if (!jail_off()) {
+		ck_assert_int_eq(quota, OCI_QUOTA_US);
+		ck_assert_int_eq(period, OCI_PERIOD_US);
+	}
 	ck_assert_int_eq(kill(monitor, SIGKILL), 0);
-	for (int i = 0; i < 100 && process_alive(monitor); i++)
+	for (int i = 0; i < 100 && h_alive(monitor); i++)
 		usleep(100000);
 	waitpid(monitor, NULL, WNOHANG);
-	wait_vmms_gone(oci_root, 10);
+	h_wait_vmms_gone(oci_root, 10);
 	ck_assert_msg(h_count_vmms_using(oci_root) == 0, "the VMM outlived its monitor");
 	struct cmd_result r;
 	h_run(OCI("list"), &r);
-	show("list after SIGKILL", &r);
+	h_show("list after SIGKILL", &r);
 	ck_assert_int_eq(r.status, 0);
 	ck_assert_msg(strstr(r.out, "k1") && strstr(r.out, "stopped"), "list: %s", r.out);
 	h_free(&r);
@@ -367,29 +269,29 @@ START_TEST(sigkill_between_create_and_start)
 	ck_assert_int_eq(r.status, 125); /* a dead container cannot start */
 	h_free(&r);
 	h_run(OCI("delete", "k1"), &r);
-	show("delete after SIGKILL", &r);
+	h_show("delete after SIGKILL", &r);
 	ck_assert_int_eq(r.status, 0);
 	h_free(&r);
 
 	/* `sandbox create` itself killed while it creates (its state dir exists). */
 	char state[600];
 	snprintf(state, sizeof(state), "%s/k2", oci_root);
-	bg_start(&c, "create2", OCI("create", "--bundle", b, "--pid-file", pidfile, "k2"));
+	h_bg_start(&c, work, "create2", OCI("create", "--bundle", b, "--pid-file", pidfile, "k2"));
 	for (int i = 0; i < 600 && access(state, F_OK) != 0; i++)
 		usleep(50000);
 	ck_assert_int_eq(kill(c.pid, SIGKILL), 0);
-	ck_assert_int_eq(bg_wait(&c, 10), 128 + SIGKILL);
+	ck_assert_int_eq(h_bg_wait(&c, 10), 128 + SIGKILL);
 	h_run(OCI("list"), &r);
 	ck_assert_int_eq(r.status, 0);
 	h_free(&r);
 	h_run(OCI("delete", "--force", "k2"), &r);
-	show("delete --force after killed create", &r);
+	h_show("delete --force after killed create", &r);
 	ck_assert_int_eq(r.status, 0);
 	h_free(&r);
 	/* Reap the monitors reparented to us (we are their subreaper) as they exit. */
 	for (int i = 0; i < 100 && waitpid(-1, NULL, WNOHANG) >= 0; i++)
 		usleep(100000);
-	wait_vmms_gone(oci_root, 10);
+	h_wait_vmms_gone(oci_root, 10);
 	h_counts_take(&after);
 	h_counts_assert_same(&before, &after, 512);
 }
@@ -406,7 +308,7 @@ START_TEST(sigkill_of_sandbox_run)
 	h_counts_take(&before);
 	char vol[700];
 	snprintf(vol, sizeof(vol), "%s:/data", work);
-	struct bg b;
+	struct h_bg b;
 	start_sleeper(&b, "runkill",
 		      RUN("-v", vol, "--", "sh", "-c", "echo READY; exec sleep 600"));
 	ck_assert_int_eq(h_count_vmms_using(run_root), 1);
@@ -422,8 +324,8 @@ START_TEST(sigkill_of_sandbox_run)
 		closedir(d);
 	ck_assert_int_eq(strlen(id), 12);
 	ck_assert_int_eq(kill(b.pid, SIGKILL), 0);
-	ck_assert_int_eq(bg_wait(&b, 10), 128 + SIGKILL);
-	wait_vmms_gone(run_root, 10);
+	ck_assert_int_eq(h_bg_wait(&b, 10), 128 + SIGKILL);
+	h_wait_vmms_gone(run_root, 10);
 	ck_assert_msg(h_count_vmms_using(run_root) == 0, "the VMM outlived sandbox");
 	for (int i = 0; i < 50 && h_count_procs_mentioning("virtiofsd", work); i++)
 		usleep(100000);
@@ -444,7 +346,7 @@ START_TEST(sigkill_of_sandbox_run)
 	 * old (shim/cgroup.c), which this test does not wait for. */
 	struct cmd_result r;
 	h_run(RUN("--", "true"), &r);
-	show("next start", &r);
+	h_show("next start", &r);
 	ck_assert_int_eq(r.status, 0);
 	h_free(&r);
 	h_counts_take(&now);
@@ -452,6 +354,84 @@ START_TEST(sigkill_of_sandbox_run)
 	ck_assert_int_le(now.cgroups, before.cgroups + 1);
 	now.cgroups = before.cgroups;
 	h_counts_assert_same(&before, &now, 512);
+}
+END_TEST
+
+/* ---- the agent dying on its own: the test agent's hooks (agent/testhooks.c) ---- */
+
+#define HOOK_ENV "SANDBOX_TEST_AGENT_DIE"
+
+/* Whether the file holds the string (a binary's text: `strings | grep`, without the tools). */
+static bool file_contains(const char *path, const char *needle)
+{
+	FILE *f = fopen(path, "rb");
+	ck_assert_msg(f != NULL, "cannot read %s", path);
+	static char buf[8 << 20];
+	size_t n = fread(buf, 1, sizeof(buf), f);
+	fclose(f);
+	return memmem(buf, n, needle, strlen(needle)) != NULL;
+}
+
+/* The release agent has no hook (and the test agent has: the check is not blind). */
+START_TEST(release_agent_has_no_hooks)
+{
+	ck_assert_msg(!file_contains(h_path("sandbox-agent"), HOOK_ENV),
+		      "the release agent contains the test hook");
+	ck_assert_msg(!file_contains(h_path("initramfs.cpio"), HOOK_ENV),
+		      "the release initramfs contains the test hook");
+	ck_assert_msg(file_contains(h_path("testhooks/sandbox-agent"), HOOK_ENV),
+		      "the test agent has no hook: this check would be blind");
+}
+END_TEST
+
+/*
+ * The guest's PID 1 crashes (SIGSEGV) after STARTED, while the container runs: the guest kernel
+ * panics ("Attempted to kill init!"), the VMM stops the VM, `sandbox` exits 125 with one line
+ * saying so, and nothing is left.
+ */
+START_TEST(agent_pid1_dies_after_started)
+{
+	struct h_counts before, after;
+	h_counts_take(&before);
+	struct cmd_result r;
+	/* The container's first line has gone out (so STARTED before it) when it makes the file
+	 * the hook waits for. */
+	h_run(RUN("--initrd", h_path("testhooks/initramfs.cpio"), "-e", HOOK_ENV "=pid1:die-now",
+		  "--", "sh", "-c", "echo RUNNING; touch /die-now; exec sleep 600"),
+	      &r);
+	h_show("pid1 dies", &r);
+	ck_assert_int_eq(r.status, 125);
+	ck_assert_msg(strstr(r.out, "RUNNING"), "the container never ran: %s", r.out);
+	ck_assert_msg(strstr(r.err, "sandbox: the guest kernel panicked"), "stderr: %s", r.err);
+	ck_assert_msg(strstr(r.err, "Attempted to kill init"), "no sign of PID 1's death: %s",
+		      r.err);
+	h_free(&r);
+	h_wait_vmms_gone(run_root, 10);
+	h_counts_take(&after);
+	h_counts_assert_same(&before, &after, 512);
+}
+END_TEST
+
+/*
+ * The container init the agent forked (the helper that execs the workload) is SIGKILLed before
+ * the execve: the run ends (the workload never ran), `sandbox` exits with the helper's death,
+ * 128+9, and nothing is left.
+ */
+START_TEST(agent_exec_helper_dies_mid_exec)
+{
+	struct h_counts before, after;
+	h_counts_take(&before);
+	struct cmd_result r;
+	h_run(RUN("--initrd", h_path("testhooks/initramfs.cpio"), "-e", HOOK_ENV "=helper", "--",
+		  "echo", "NEVER"),
+	      &r);
+	h_show("exec helper dies", &r);
+	ck_assert_msg(!strstr(r.out, "NEVER"), "the workload ran: %s", r.out);
+	ck_assert_int_eq(r.status, 128 + SIGKILL);
+	h_free(&r);
+	h_wait_vmms_gone(run_root, 10);
+	h_counts_take(&after);
+	h_counts_assert_same(&before, &after, 512);
 }
 END_TEST
 
@@ -474,6 +454,7 @@ int main(void)
 	TCase *quick = tcase_create("fs");
 	tcase_set_timeout(quick, 300);
 	tcase_add_test(quick, state_dir_on_full_filesystem);
+	tcase_add_test(quick, release_agent_has_no_hooks);
 	suite_add_tcase(s, quick);
 	TCase *vm = tcase_create("vm");
 	tcase_set_timeout(vm, 2 * READY_TIMEOUT_S); /* per test */
@@ -481,6 +462,9 @@ int main(void)
 	tcase_add_test(vm, vmm_sigkill_mid_run);
 	tcase_add_test(vm, guest_kernel_panic);
 	tcase_add_test(vm, sigkill_between_create_and_start);
+	/* The test agent's own template: one more template build (a cold boot), two restores. */
+	tcase_add_test(vm, agent_pid1_dies_after_started);
+	tcase_add_test(vm, agent_exec_helper_dies_mid_exec);
 	suite_add_tcase(s, vm);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

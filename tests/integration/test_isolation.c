@@ -136,9 +136,35 @@ static void assert_limits(pid_t pid, unsigned long uid)
 	ck_assert_msg(strstr(text, want), "VMM not in its cgroup: %s", text);
 }
 
+/*
+ * `--cpus 1`: a quota of one cpu per period in the VMM's own cpu cgroup, which weighs as one
+ * busy thread; its parent weighs at least as much (shim/cgroup.c: the sum of its VMs), not as
+ * one thread for all of them.
+ */
+static void assert_cpu_quota(pid_t pid)
+{
+	long long quota, period;
+	h_vmm_cpu_quota(pid, &quota, &period);
+	fprintf(stderr, "[jail] the VMM's cpu quota: %lld us per %lld us\n", quota, period);
+	ck_assert_int_eq(quota, 100000);
+	ck_assert_int_eq(period, 100000);
+	char dir[4096], parent[4096];
+	ck_assert(h_cpu_cgroup_dir(pid, dir, sizeof(dir)));
+	snprintf(parent, sizeof(parent), "%s", dir);
+	*strrchr(parent, '/') = '\0';
+	bool v2 = access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0;
+	const char *w = v2 ? "cpu.weight" : "cpu.shares";
+	long long mine = h_cgroup_num(dir, w), all = h_cgroup_num(parent, w);
+	fprintf(stderr, "[jail] %s: the VMM's %lld, its parent's %lld\n", w, mine, all);
+	ck_assert_int_eq(mine, v2 ? 100 : 1024);
+	ck_assert_int_ge(all, mine);
+}
+
 static void assert_cgroup_gone(unsigned long uid)
 {
 	char p[128];
+	snprintf(p, sizeof(p), "/sys/fs/cgroup/cpu/sandbox/vmm-%lu", uid);
+	ck_assert_msg(access(p, F_OK) != 0, "%s left behind", p);
 	snprintf(p, sizeof(p), "/sys/fs/cgroup/memory/sandbox/vmm-%lu", uid);
 	ck_assert_msg(access(p, F_OK) != 0, "%s left behind", p);
 	snprintf(p, sizeof(p), "/sys/fs/cgroup/sandbox/vmm-%lu", uid);
@@ -156,9 +182,19 @@ START_TEST(jailed_vmm_has_least_privilege)
 		dup2(op[1], 1);
 		close(op[0]);
 		close(op[1]);
-		char *argv[] = {h_path("sandbox"),	  "run", h_mode(), "--rootfs",
-				h_path("rootfs-busybox"), "--",	 "sh",	   "-c",
-				"echo ready; sleep 3",	  NULL};
+		/* --cpus: the VMM's cgroup gets a quota of one cpu (still the 1-vCPU template). */
+		char *argv[] = {h_path("sandbox"),
+				"run",
+				h_mode(),
+				"--cpus",
+				"1",
+				"--rootfs",
+				h_path("rootfs-busybox"),
+				"--",
+				"sh",
+				"-c",
+				"echo ready; sleep 3",
+				NULL};
 		execv(argv[0], h_argv(argv));
 		_exit(126);
 	}
@@ -196,6 +232,7 @@ START_TEST(jailed_vmm_has_least_privilege)
 	assert_all_threads_filtered(vmm);
 	assert_jail_contents(vmm);
 	assert_limits(vmm, uid);
+	assert_cpu_quota(vmm);
 
 	while (read(op[0], out, sizeof(out)) > 0)
 		;

@@ -16,8 +16,10 @@ static char work[] = "/tmp/sandbox-test-stress-work.XXXXXX";
 static char bundle[600];
 static unsigned n_seq = 20, n_conc = 4;
 
-/* Per VM run, generous: a restore takes ~8 s here, far more when the machine is loaded. */
+/* Per VM run, generous: a restore takes ~8 s here, far more when the machine is loaded
+ * (STRESS_RUN_BUDGET_S overrides: 2-4 minutes per run were seen at load 13, niced). */
 #define RUN_BUDGET_S 120
+static unsigned run_budget_s = RUN_BUDGET_S;
 
 #define RUN(...)                                                                                   \
 	(char *const[])                                                                            \
@@ -38,12 +40,6 @@ static unsigned env_count(const char *name, unsigned def)
 	return v > 0 ? (unsigned)v : def;
 }
 
-static void show(const char *what, const struct cmd_result *r)
-{
-	fprintf(stderr, "[%s] status=%d\n--- stdout ---\n%.400s\n--- stderr ---\n%.2000s\n", what,
-		r->status, r->out, r->err);
-}
-
 /* One `sandbox run`; its hostname is its run id, which names its tap and lease. */
 static void cycle_run(unsigned i)
 {
@@ -52,7 +48,7 @@ static void cycle_run(unsigned i)
 	snprintf(tag, sizeof(tag), "cycle-%u", i);
 	h_run(RUN("--", "sh", "-c", "hostname; echo ok"), &r);
 	if (r.status != 0 || !strstr(r.out, "ok\n"))
-		show(tag, &r);
+		h_show(tag, &r);
 	ck_assert_int_eq(r.status, 0);
 	char id[16] = "";
 	if (sscanf(r.out, "%15s", id) == 1)
@@ -84,11 +80,11 @@ static void cycle_oci(unsigned i)
 	struct cmd_result r;
 	h_run(OCI("start", id), &r);
 	if (r.status != 0)
-		show("start", &r);
+		h_show("start", &r);
 	ck_assert_int_eq(r.status, 0);
 	h_free(&r);
 	bool stopped = false;
-	for (int t = 0; t < RUN_BUDGET_S * 10 && !stopped; t++) {
+	for (unsigned t = 0; t < run_budget_s * 10 && !stopped; t++) {
 		h_run(OCI("state", id), &r);
 		stopped = strstr(r.out, "\"stopped\"") != NULL;
 		h_free(&r);
@@ -98,7 +94,7 @@ static void cycle_oci(unsigned i)
 	ck_assert_msg(stopped, "container %s never stopped", id);
 	h_run(OCI("delete", id), &r);
 	if (r.status != 0)
-		show("delete", &r);
+		h_show("delete", &r);
 	ck_assert_int_eq(r.status, 0);
 	h_free(&r);
 }
@@ -216,6 +212,7 @@ int main(void)
 	h_require_kvm();
 	n_seq = env_count("STRESS_SEQ", n_seq);
 	n_conc = env_count("STRESS_CONC", n_conc);
+	run_budget_s = env_count("STRESS_RUN_BUDGET_S", run_budget_s);
 	if (!mkdtemp(run_root) || !mkdtemp(oci_root) || !mkdtemp(work)) {
 		perror("mkdtemp");
 		return 1;
@@ -232,11 +229,11 @@ int main(void)
 	}
 	Suite *s = suite_create("stress");
 	TCase *seq = tcase_create("sequential");
-	tcase_set_timeout(seq, (double)(60 + n_seq * RUN_BUDGET_S));
+	tcase_set_timeout(seq, (double)(60 + n_seq * run_budget_s));
 	tcase_add_test(seq, sequential_cycles_leave_nothing);
 	suite_add_tcase(s, seq);
 	TCase *conc = tcase_create("concurrent");
-	tcase_set_timeout(conc, (double)(60 + n_conc * RUN_BUDGET_S));
+	tcase_set_timeout(conc, (double)(60 + n_conc * run_budget_s));
 	tcase_add_test(conc, concurrent_runs_leave_nothing);
 	suite_add_tcase(s, conc);
 	SRunner *sr = srunner_create(s);
