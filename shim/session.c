@@ -183,6 +183,20 @@ static int vmm_died(struct session *s, struct sbx_err *err)
 			    vmm_exit_reason(s->cfg->vmm->status));
 }
 
+/*
+ * A connection that ends before HELLO while the VM lives is a dial the guest gave up on: its
+ * vsock connect timed out (a starved VMM answered late), the guest reset it, and the agent
+ * dials again. Wait for that next connection instead of failing the run.
+ */
+static int redial_agent(struct session *s)
+{
+	close(s->conn);
+	s->conn = -1;
+	sbx_frame_reader_reset(&s->reader);
+	s->state = S_WAIT_CONN;
+	return 0;
+}
+
 static int read_conn(struct session *s, struct sbx_err *err)
 {
 	uint8_t buf[READ_CHUNK];
@@ -196,6 +210,8 @@ static int read_conn(struct session *s, struct sbx_err *err)
 		/* Usually the VM is going away: its exit status says why better than the socket. */
 		if (s->cfg->vmm && vmm_wait(s->cfg->vmm, 2000) == 0)
 			return vmm_died(s, err);
+		if (s->state == S_WAIT_HELLO && !(s->cfg->hooks && s->cfg->hooks->connected))
+			return redial_agent(s);
 		return sbx_err_setx(err, ECONNRESET,
 				    "the guest agent closed the connection before the container exited");
 	}
