@@ -7,11 +7,16 @@
 # and serves: port 5001 swallows what the host sends, port 5002 sends $MB MiB of zeros. The host
 # side is bash's /dev/tcp and dd; latency is busybox ping. Guest kernels are emulated on kvm_pvm
 # hosts (../shared/guest-kernel-notes.md): compare the ratios, not the absolute numbers.
-# Usage: bench/net.sh BUILD_DIR   (MB=N MiB per transfer, default 32; PINGS=N, default 20)
+# Both VMs boot at the same time and are then measured in turn, and ping runs in ROUNDS rounds
+# that alternate between them, so a busy shared host slows both alike; the table gives each one's
+# median round and the median of the per-round ratios (ours / QEMU).
+# Usage: bench/net.sh BUILD_DIR   (MB=N MiB per transfer, default 32, 0: latency only;
+#                                  PINGS=N per round, default 20; ROUNDS=N, default 3)
 set -euo pipefail
 B=${1:-build}
 MB=${MB:-32}
 PINGS=${PINGS:-20}
+ROUNDS=${ROUNDS:-3}
 work=$(mktemp -d)
 pids=()
 cleanup() {
@@ -60,19 +65,34 @@ wait_port() { # ip port timeout_s
 	return 1
 }
 
-# MiB/s of one transfer, host -> guest (port 5001) and guest -> host (port 5002).
-measure() { # label ip
+# MiB/s of one transfer, host -> guest (port 5001) and guest -> host (port 5002): "up|down".
+transfer() { # ip
 	local t0 t1 n
+	if ((MB == 0)); then
+		echo "-|-"
+		return
+	fi
 	t0=$(date +%s%N)
-	(exec 3<>"/dev/tcp/$2/5001" && dd if=/dev/zero bs=65536 count=$((MB * 16)) >&3 2>/dev/null)
+	(exec 3<>"/dev/tcp/$1/5001" && dd if=/dev/zero bs=65536 count=$((MB * 16)) >&3 2>/dev/null)
 	t1=$(date +%s%N)
 	local up=$(awk -v b=$((MB * 1048576)) -v t=$((t1 - t0)) 'BEGIN{printf "%.3f", b / 1048576 / (t / 1e9)}')
 	t0=$(date +%s%N)
-	n=$( (exec 3<>"/dev/tcp/$2/5002" && cat <&3) | wc -c)
+	n=$( (exec 3<>"/dev/tcp/$1/5002" && cat <&3) | wc -c)
 	t1=$(date +%s%N)
 	local down=$(awk -v b="$n" -v t=$((t1 - t0)) 'BEGIN{printf "%.3f", b / 1048576 / (t / 1e9)}')
-	local rtt=$(busybox ping -c "$PINGS" -i 0.2 "$2" 2>/dev/null | sed -n 's/.*min\/avg\/max = [0-9.]*\/\([0-9.]*\)\/.*/\1/p')
-	echo "$1|$up|$down|${rtt:-n/a}"
+	echo "$up|$down"
+}
+
+# Average round trip of one round of $PINGS pings, in ms ("n/a" if none came back).
+ping_round() { # ip
+	local rtt=$(busybox ping -c "$PINGS" -i 0.2 "$1" 2>/dev/null | sed -n 's/.*min\/avg\/max = [0-9.]*\/\([0-9.]*\)\/.*/\1/p')
+	echo "${rtt:-n/a}"
+}
+
+median() { # numbers...
+	printf '%s\n' "$@" | grep -v n/a | sort -g | awk '{v[NR] = $1} END {
+		if (NR == 0) print "n/a"; else if (NR % 2) print v[(NR + 1) / 2];
+		else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
 host_tap() { # name addr
@@ -81,16 +101,11 @@ host_tap() { # name addr
 	ip link set "$1" up
 }
 
-echo "bench: ours (sandbox-vmm, virtio-net over a tap)" >&2
+echo "bench: booting ours (sandbox-vmm) and QEMU microvm, both virtio-net over a tap" >&2
 "$B/sandbox-vmm" --kernel "$B/vmlinux" --initrd "$work/bench.cpio" --memory 256 \
 	--net tap=sbxb-ours --cmdline "benchip=10.214.1.2" --serial-log "$work/ours.log" &
 pids+=($!)
-host_tap sbxb-ours 10.214.1.1
-wait_port 10.214.1.2 5001 900
-measure "sandbox-vmm (ours)" 10.214.1.2 >>"$work/results"
-kill "${pids[-1]}"
-
-echo "bench: QEMU microvm (virtio-net-device over a tap)" >&2
+ours_pid=$!
 qemu-system-x86_64 -M microvm,acpi=off,x-option-roms=off,rtc=off,pit=off,pic=off,isa-serial=on \
 	-enable-kvm -cpu "$qemu_cpu" -device i8042 -m 256 -smp 1 -nodefaults -no-user-config \
 	-nographic -serial "file:$work/qemu.log" -monitor none -no-reboot \
@@ -98,10 +113,29 @@ qemu-system-x86_64 -M microvm,acpi=off,x-option-roms=off,rtc=off,pit=off,pic=off
 	-device virtio-net-device,netdev=n0 \
 	-kernel "$B/vmlinux" -initrd "$work/bench.cpio" -append "$cmdline benchip=10.214.2.2" &
 pids+=($!)
+qemu_pid=$!
+host_tap sbxb-ours 10.214.1.1
 host_tap sbxb-qemu 10.214.2.1
-wait_port 10.214.2.2 5001 900
-measure "QEMU microvm" 10.214.2.2 >>"$work/results"
-kill "${pids[-1]}"
+wait_port 10.214.1.2 5001 1800
+wait_port 10.214.2.2 5001 1800
+
+echo "bench: throughput, ours then QEMU" >&2
+ours_tp=$(transfer 10.214.1.2)
+qemu_tp=$(transfer 10.214.2.2)
+echo "bench: $ROUNDS ping rounds of $PINGS, alternating" >&2
+ours_rtt=() qemu_rtt=() ratios=()
+for ((r = 1; r <= ROUNDS; r++)); do
+	a=$(ping_round 10.214.1.2)
+	b=$(ping_round 10.214.2.2)
+	echo "bench: round $r: ours $a ms, QEMU $b ms" >&2
+	ours_rtt+=("$a") qemu_rtt+=("$b")
+	if [[ $a != n/a && $b != n/a ]]; then
+		ratios+=("$(awk -v a="$a" -v b="$b" 'BEGIN{printf "%.3f", a / b}')")
+	fi
+done
+echo "sandbox-vmm (ours)|$ours_tp|$(median "${ours_rtt[@]}")" >>"$work/results"
+echo "QEMU microvm|$qemu_tp|$(median "${qemu_rtt[@]}")" >>"$work/results"
+kill "$ours_pid" "$qemu_pid"
 
 echo "bench: veth between two network namespaces" >&2
 ip netns add sbxb-a
@@ -116,9 +150,13 @@ pids+=($!)
 ip netns exec sbxb-b busybox nc -ll -p 5002 -e dd if=/dev/zero bs=65536 count=$((MB * 16)) 2>/dev/null &
 pids+=($!)
 sleep 1
-ip netns exec sbxb-a bash -c "$(declare -f measure); MB=$MB PINGS=$PINGS measure 'veth, no VM' 10.214.3.2" >>"$work/results"
+ip netns exec sbxb-a bash -c "$(declare -f transfer ping_round); MB=$MB PINGS=$PINGS
+	echo \"veth, no VM|\$(transfer 10.214.3.2)|\$(ping_round 10.214.3.2)\"" >>"$work/results"
 
 echo
-echo "| path | host->guest MiB/s | guest->host MiB/s | ping avg ms |"
+echo "| path | host->guest MiB/s | guest->host MiB/s | ping avg ms (median of rounds) |"
 echo "|---|---|---|---|"
 sed 's/^/| /; s/|/ | /g; s/$/ |/; s/^|  /| /' "$work/results"
+echo
+echo "ping ours / QEMU, median of $((${#ratios[@]})) per-round ratios: $(median "${ratios[@]}")" \
+	"(rounds: ${ratios[*]})"

@@ -53,7 +53,8 @@ const struct seccomp_rule seccomp_table[] = {
     ANY(read, V | M),	  /* eventfd kicks, vsock/vhost-user/tap sockets */
     ANY(write, V | M),	  /* serial log, boot timer, stderr, eventfd kicks, sockets, tap */
     ANY(readv, M),	  /* virtio-net: a frame from the tap fd into a descriptor chain */
-    ANY(writev, M),	  /* virtio-net: a frame from a descriptor chain to the tap fd */
+    ANY(writev, V | M),	  /* virtio-net: a frame from a descriptor chain to the tap fd, on the
+			     vCPU that wrote QueueNotify (tx latency, issue 7) or the I/O thread */
     ANY(pread64, V),	  /* virtio-blk reads, on the notifying vCPU thread */
     ANY(pwrite64, V | S), /* virtio-blk writes; the snapshot's memory file */
     ANY(fdatasync, V),	  /* virtio-blk VIRTIO_BLK_T_FLUSH */

@@ -3,11 +3,14 @@
  * IFF_VNET_HDR, so the 12-byte virtio_net_hdr_v1 passes between guest and host kernel unchanged
  * and checksum/TSO offloads work end to end. No control queue, no multiqueue.
  *
- * One I/O thread per device waits in epoll on the tap, an eventfd that QueueNotify kicks (vCPUs
- * never do network I/O) and a timerfd for the rate limiter; it does all queue work under the
- * transport lock. A frame read from the tap is held in a bounce buffer until the guest has posted
- * enough rx buffers for it; while one is held the tap is not read, so a slow guest makes the
- * tap queue fill up and the host kernel drop, as a real NIC would.
+ * tx is sent on the vCPU thread that wrote QueueNotify, as virtio-blk serves its requests: the
+ * frame is on the tap before the guest runs again, with no wakeup of another thread on the way
+ * (that hop was the ping gap to QEMU, issue 7). One I/O thread per device waits in epoll on the
+ * tap, an eventfd that rx notifies and held-back tx kick, and a timerfd for the rate limiter; it
+ * does all rx work and any tx that had to wait. Both threads touch queues and device state only
+ * under the transport lock. A frame read from the tap is held in a bounce buffer until the guest
+ * has posted enough rx buffers for it; while one is held the tap is not read, so a slow guest
+ * makes the tap queue fill up and the host kernel drop, as a real NIC would.
  */
 #include "virtio_net.h"
 
@@ -156,8 +159,11 @@ static void net_apply_offload(struct virtio_net *n)
 
 /* ---- tx: guest -> tap ---- */
 
-/* Sends n->tx_chain; false when it has to wait (rate limit, tap full) and stays held. */
-static bool tx_one(struct virtio_net *n, struct virtqueue *vq)
+/*
+ * Sends n->tx_chain; false when it has to wait (rate limit, tap full) and stays held, with
+ * *wait_ns saying for how long.
+ */
+static bool tx_one(struct virtio_net *n, struct virtqueue *vq, uint64_t *wait_ns)
 {
 	struct vq_chain *c = &n->tx_chain;
 	if (c->out_len < NET_HDR || c->out_len > NET_FRAME_MAX) {
@@ -169,7 +175,7 @@ static bool tx_one(struct virtio_net *n, struct virtqueue *vq)
 	}
 	uint64_t t = now_ns();
 	if (!n->tx_paid && !rate_limiter_consume(&n->tx_rl, c->out_len - NET_HDR, t)) {
-		arm_timer(n, rate_limiter_wait_ns(&n->tx_rl, c->out_len - NET_HDR, t));
+		*wait_ns = rate_limiter_wait_ns(&n->tx_rl, c->out_len - NET_HDR, t);
 		return false;
 	}
 	n->tx_paid = true;
@@ -178,7 +184,7 @@ static bool tx_one(struct virtio_net *n, struct virtqueue *vq)
 		int niov = vq_chain_iov(c, false, 0, c->out_len, n->iov, VIRTQ_MAX_SIZE, &got);
 		ssize_t w = writev(n->tap_fd, n->iov, niov);
 		if (w < 0 && errno == EAGAIN) {
-			arm_timer(n, 1000000); /* the tap's queue is full: retry in 1 ms */
+			*wait_ns = 1000000; /* the tap's queue is full: retry in 1 ms */
 			return false;
 		}
 		if (w < 0) {
@@ -195,7 +201,12 @@ static bool tx_one(struct virtio_net *n, struct virtqueue *vq)
 	return true;
 }
 
-static void net_tx(struct virtio_net *n)
+/*
+ * Sends what the guest queued. On the vCPU thread that wrote QueueNotify (on_vcpu) a frame that
+ * has to wait is left to the I/O thread, which owns the timer: the vCPU list of the seccomp
+ * table stays without timerfd_settime, and the guest is not held up.
+ */
+static void net_tx(struct virtio_net *n, bool on_vcpu)
 {
 	struct virtqueue *vq = virtio_mmio_queue(&n->t, NET_QUEUE_TX);
 	if (!vq)
@@ -206,8 +217,14 @@ static void net_tx(struct virtio_net *n)
 		if (!n->tx_held)
 			n->tx_paid = false;
 		n->tx_held = true;
-		if (!tx_one(n, vq))
+		uint64_t wait_ns = 0;
+		if (!tx_one(n, vq, &wait_ns)) {
+			if (on_vcpu)
+				net_kick(n);
+			else
+				arm_timer(n, wait_ns);
 			break;
+		}
 		n->tx_held = false;
 	}
 	virtio_mmio_signal(&n->t, NET_QUEUE_TX);
@@ -343,7 +360,7 @@ static void *net_thread(void *arg)
 		}
 		if (virtio_mmio_queue(&n->t, NET_QUEUE_RX))
 			net_apply_offload(n);
-		net_tx(n);
+		net_tx(n, false);
 		net_rx(n);
 		pthread_mutex_unlock(&n->t.lock);
 	}
@@ -357,10 +374,20 @@ static void net_config_read(void *dev, uint32_t off, uint8_t *data, uint32_t len
 	memcpy(data, n->config + off, len);
 }
 
+/*
+ * QueueNotify, on the vCPU thread with the transport lock held. tx is served right here: a hop
+ * to the I/O thread costs a wakeup on a busy host and puts the frame behind it (issue 7, the
+ * ping gap to QEMU). An rx notify means new buffers; the I/O thread needs them only while a
+ * frame waits for room (the tap is not watched then) or the offloads are not set yet.
+ */
 static void net_notify(void *dev, uint16_t q)
 {
-	if (q == NET_QUEUE_RX || q == NET_QUEUE_TX)
-		net_kick(dev);
+	struct virtio_net *n = dev;
+	if (q == NET_QUEUE_TX)
+		net_tx(n, true);
+	else if (q == NET_QUEUE_RX &&
+		 (!n->tap_watched || n->rx_pending || n->offload_for != n->t.driver_features))
+		net_kick(n);
 }
 
 /* The driver reset the device: whatever was half delivered belongs to rings that are gone. */

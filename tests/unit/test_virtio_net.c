@@ -10,6 +10,7 @@
 #include <net/ethernet.h>
 #include <net/if.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdio.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -313,6 +314,82 @@ START_TEST(malformed_tx_chains_dropped)
 }
 END_TEST
 
+/* A fresh device (the bus cannot forget the old one) with options `o` on the test's tap. */
+static void restart_device(struct net_opts *o, uint64_t features)
+{
+	virtio_dev_destroy(dev);
+	close(pkt_fd);
+	hvm_fini(&vm);
+	hvm_init(&vm, MEM_SIZE);
+	memcpy(o->mac, guest_mac, 6);
+	snprintf(o->tap, sizeof(o->tap), "%s", ifname);
+	start_device(o, features, RX_BUF_SIZE);
+	if_up(ifname);
+	pkt_fd = packet_socket(ifname);
+}
+
+static bool pin_to_cpu(int cpu)
+{
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return sched_setaffinity(0, sizeof(set), &set) == 0;
+}
+
+/*
+ * tx is served on the thread that writes QueueNotify (the vCPU's, in the VMM): the frame is on
+ * the tap and its buffer used, with the interrupt raised, before the notify write returns. The
+ * device's I/O thread runs on another CPU than the "vCPU", so work handed to it would show up
+ * late rather than being run at once by a wakeup preemption.
+ */
+START_TEST(tx_sent_during_notify)
+{
+	if (!pin_to_cpu(1))
+		return; /* a one-CPU host: nothing to tell apart */
+	struct net_opts o = {.enabled = true, .fd = -1, .mac_set = true};
+	restart_device(&o, F_MAC | F_STATUS | F_MRG_RXBUF);
+	ck_assert(pin_to_cpu(0)); /* the I/O thread stays on CPU 1 */
+	static const uint8_t bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+	uint8_t frame[300], got[400];
+	uint32_t id, len;
+	for (unsigned i = 0; i < 5; i++) {
+		make_frame(frame, sizeof(frame), bcast, (uint8_t)i);
+		unsigned irqs = __atomic_load_n(&irq_pulses, __ATOMIC_RELAXED);
+		guest_send(frame, sizeof(frame), 1);
+		ck_assert_msg(drvq_used(&txq, &id, &len, 1), "frame %u not used during its notify",
+			      i);
+		ck_assert_uint_gt(__atomic_load_n(&irq_pulses, __ATOMIC_RELAXED), irqs);
+		ck_assert_int_eq(host_recv(got, sizeof(got), 2000), sizeof(frame));
+		ck_assert_mem_eq(got, frame, sizeof(frame));
+	}
+}
+END_TEST
+
+/* A frame over the tx rate is not sent on the notifying thread: the I/O thread's timer sends it. */
+START_TEST(tx_over_rate_sent_later)
+{
+	struct net_opts o = {.enabled = true, .fd = -1, .mac_set = true, .tx_pps = 2};
+	restart_device(&o, F_MAC | F_MRG_RXBUF);
+	static const uint8_t bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+	uint8_t frame[200], got[300];
+	uint32_t id, len;
+	/* The bucket holds one second of rate: two frames pass at once, the third waits ~0.5 s. */
+	for (unsigned i = 0; i < 3; i++) {
+		make_frame(frame, sizeof(frame), bcast, (uint8_t)i);
+		uint64_t t0 = now_ms();
+		guest_send(frame, sizeof(frame), 1);
+		bool at_once = drvq_used(&txq, &id, &len, 1);
+		ck_assert_msg(at_once == (i < 2), "frame %u: used during notify: %d", i, at_once);
+		if (!at_once)
+			ck_assert(wait_used(&txq, &id, &len, 1, 3000));
+		ck_assert_int_eq(host_recv(got, sizeof(got), 3000), sizeof(frame));
+		ck_assert_mem_eq(got, frame, sizeof(frame));
+		if (i == 2)
+			ck_assert_uint_ge(now_ms() - t0, 200);
+	}
+}
+END_TEST
+
 START_TEST(tiny_rx_buffers_rejected)
 {
 	/* Replace the posted buffers' view: a fresh device whose rx buffers are 8 bytes. */
@@ -406,6 +483,8 @@ int main(void)
 	tcase_add_test(c, host_to_guest_waits_for_buffers);
 	tcase_add_test(c, malformed_tx_chains_dropped);
 	tcase_add_test(c, tiny_rx_buffers_rejected);
+	tcase_add_test(c, tx_sent_during_notify);
+	tcase_add_test(c, tx_over_rate_sent_later);
 	suite_add_tcase(s, c);
 	TCase *e = tcase_create("no tap");
 	tcase_add_test(e, empty_slot);
