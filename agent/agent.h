@@ -162,6 +162,16 @@ int container_security_root(const struct sbx_run_req *req, struct sbx_err *err);
  * the RUN has none), no_new_privs, the vsock filter (always) and the RUN's seccomp program.
  */
 int container_security_exec(const struct sbx_run_req *req, struct sbx_err *err);
+/*
+ * An exec's process joins the container's guest cgroup (that of init_pid), from the agent's
+ * mount namespace, before it enters the container. No container cgroup: nothing to do.
+ */
+int container_security_join_cgroup(pid_t init_pid, struct sbx_err *err);
+/* OOM kills so far in the container's guest cgroup (memory.events); 0 when there is none.
+ * Only the guest's PID 1 looks: host-mode tests have no guest cgroup to read. */
+uint32_t container_security_oom_kills(void);
+/* PID 1, at RUN: whether this run makes a container cgroup (else there is nothing to count). */
+void container_security_note_run(const struct sbx_run_req *req);
 
 /* ---- process.c ---- */
 struct container {
@@ -189,6 +199,12 @@ extern int (*agent_exec_dial)(struct sbx_err *err);
  * runs its process inside the namespaces and root of the container whose init is init_pid.
  */
 void agent_exec_fork(pid_t init_pid);
+/*
+ * Keeps the RUN's exec secret for later exec dials and wipes req's copy. Call before the
+ * container exists: the kept copy sits in a MADV_WIPEONFORK page, so the container init and
+ * workload (forks of the agent) never hold it; exec sessions get it over a pipe.
+ */
+void agent_exec_keep_secret(struct sbx_run_req *req);
 
 /* ---- process.c (exec) ---- */
 /* Like container_spawn, but joins the namespaces and root of target_init instead of new ones. */

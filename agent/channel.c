@@ -330,6 +330,12 @@ static int chan_step(struct chan *ch)
 static void queue_final(struct chan *ch)
 {
 	int st = ch->have_status ? ch->wstatus : ch->init_status;
+	/* Before EXIT, so the host has it when the container stops (docs/oci.md, events). */
+	uint32_t ooms = container_security_oom_kills();
+	if (ooms) {
+		uint8_t b[4];
+		queue_frame(ch, SBX_MSG_OOM, b, sbx_u32_encode(b, ooms));
+	}
 	if (ch->failed) {
 		uint8_t buf[8 + SBX_ERR_MSG_MAX];
 		size_t n =

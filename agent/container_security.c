@@ -2,7 +2,8 @@
  * The OCI process's security settings, applied in the guest in runc's order
  * (docs/security.md, "Guest side"):
  *
- *   container init, after the root switch:  sysctl, pids cgroup, masked paths, read-only paths
+ *   container init, after the root switch:  sysctl, the container cgroup (memory, cpu, pids),
+ *                                           masked paths, read-only paths
  *   workload, right before execve:          rlimits, umask, oom_score_adj, capabilities,
  *                                           no_new_privs, the vsock filter, the OCI seccomp filter
  *
@@ -22,11 +23,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -40,6 +43,9 @@ _Static_assert(offsetof(struct sbx_bpf_insn, k) == offsetof(struct sock_filter, 
  * container's (read-only) cgroup2 mount, and the same superblock cannot be stacked on itself. */
 #define CGROUP_MNT "/dev/.sbx-cgroup"
 #define CGROUP_NAME "container"
+/* The agent's own view of the hierarchy, in its mount namespace (exec joins, OOM counts). */
+#define AGENT_CGROUP_MNT "/run/.sbx-cgroup"
+#define CGROUP_PATH_MAX 256
 #define CAP_LAST_FALLBACK 40 /* CAP_CHECKPOINT_RESTORE, Linux 6.1 */
 #define X32_SYSCALL_BIT 0x40000000u
 
@@ -82,14 +88,74 @@ static int apply_sysctl(const char *entry, struct sbx_err *err)
 	return r < 0 ? sbx_err_wrap(err, "sysctl %.*s", klen, entry) : 0;
 }
 
-/*
- * A cgroup of its own with pids.max. The container init has no writable view of the hierarchy
- * after the root switch, so it mounts cgroup2 on a staging dir for the moment it needs, moves
- * itself (the workload it forks next inherits the cgroup) and detaches the mount again.
- */
-static int apply_pids_limit(uint64_t limit, struct sbx_err *err)
+/* Writes "max" for UINT64_MAX, else the number. */
+static int write_limit(const char *file, uint64_t v, struct sbx_err *err)
 {
-	char num[32];
+	char path[128], num[32];
+	snprintf(path, sizeof(path), CGROUP_MNT "/" CGROUP_NAME "/%s", file);
+	if (v == UINT64_MAX)
+		snprintf(num, sizeof(num), "max");
+	else
+		snprintf(num, sizeof(num), "%llu", (unsigned long long)v);
+	return write_file(path, num, err);
+}
+
+/*
+ * Controllers are enabled one by one: the guest kernel may lack one (then only a limit that
+ * needs it fails). cpu.max needs CONFIG_CFS_BANDWIDTH and swap files CONFIG_SWAP: a file the
+ * kernel does not have is reported on the console and skipped, the VM's vCPU count and RAM
+ * bound the container anyway (docs/oci.md).
+ */
+static int write_cgroup_limits(const struct sbx_run_req *req, struct sbx_err *err)
+{
+	const struct sbx_cgroup_limits *c = &req->cgroup;
+	int r = 0;
+	if (req->pids_limit)
+		r = write_limit("pids.max", req->pids_limit, err);
+	if (r == 0 && c->memory_max)
+		r = write_limit("memory.max", c->memory_max, err);
+	if (r == 0 && c->memory_low)
+		r = write_limit("memory.low", c->memory_low, err);
+	if (r == 0 && c->cpu_weight)
+		r = write_limit("cpu.weight", c->cpu_weight, err);
+	if (r == 0 && c->memory_max && (r = write_limit("memory.swap.max", c->swap_max, err)) < 0 &&
+	    r == -ENOENT) {
+		agent_console("memory.swap.max: no swap accounting in this kernel; skipped");
+		r = 0;
+	}
+	if (r == 0 && c->cpu_quota_us) {
+		char path[128], v[48];
+		snprintf(path, sizeof(path), CGROUP_MNT "/" CGROUP_NAME "/cpu.max");
+		snprintf(v, sizeof(v), "%llu %llu", (unsigned long long)c->cpu_quota_us,
+			 (unsigned long long)(c->cpu_period_us ? c->cpu_period_us : 100000));
+		if ((r = write_file(path, v, err)) == -ENOENT) {
+			agent_console("cpu.max: no CFS bandwidth control in this kernel; skipped");
+			r = 0;
+		}
+	}
+	return r;
+}
+
+static int enable_controllers(const struct sbx_run_req *req, struct sbx_err *err)
+{
+	int r = 0;
+	if (req->pids_limit || req->has_cgroup)
+		r = write_file(CGROUP_MNT "/cgroup.subtree_control", "+pids", err);
+	if (r == 0 && req->has_cgroup)
+		r = write_file(CGROUP_MNT "/cgroup.subtree_control", "+memory", err);
+	if (r == 0 && req->has_cgroup && (req->cgroup.cpu_weight || req->cgroup.cpu_quota_us))
+		r = write_file(CGROUP_MNT "/cgroup.subtree_control", "+cpu", err);
+	return r;
+}
+
+/*
+ * The container's cgroup with its limits. The container init has no writable view of the
+ * hierarchy after the root switch, so it mounts cgroup2 on a staging dir for the moment it
+ * needs, moves itself (the workload it forks next inherits the cgroup) and detaches the mount
+ * again.
+ */
+static int apply_cgroup(const struct sbx_run_req *req, struct sbx_err *err)
+{
 	if (mkdir(CGROUP_MNT, 0700) < 0 && errno != EEXIST)
 		return sbx_err_set(err, errno, "mkdir " CGROUP_MNT);
 	if (mount("cgroup2", CGROUP_MNT, "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) {
@@ -97,15 +163,94 @@ static int apply_pids_limit(uint64_t limit, struct sbx_err *err)
 		rmdir(CGROUP_MNT);
 		return sbx_err_set(err, e, "mount cgroup2 on " CGROUP_MNT);
 	}
-	int r = write_file(CGROUP_MNT "/cgroup.subtree_control", "+pids", err);
+	int r = enable_controllers(req, err);
 	if (r == 0 && mkdir(CGROUP_MNT "/" CGROUP_NAME, 0755) < 0 && errno != EEXIST)
 		r = sbx_err_set(err, errno, "mkdir " CGROUP_MNT "/" CGROUP_NAME);
-	snprintf(num, sizeof(num), "%llu", (unsigned long long)limit);
-	r = r ?: write_file(CGROUP_MNT "/" CGROUP_NAME "/pids.max", num, err);
+	r = r ?: write_cgroup_limits(req, err);
 	r = r ?: write_file(CGROUP_MNT "/" CGROUP_NAME "/cgroup.procs", "0", err);
 	umount2(CGROUP_MNT, MNT_DETACH);
 	rmdir(CGROUP_MNT);
-	return r < 0 ? sbx_err_wrap(err, "pids limit %s", num) : 0;
+	return r < 0 ? sbx_err_wrap(err, "container cgroup") : 0;
+}
+
+/* Mounts the agent's view once; concurrent exec sessions may race here: a second mount on
+ * the same dir is harmless. */
+static int agent_cgroup_view(struct sbx_err *err)
+{
+	struct statfs sf;
+	if (statfs(AGENT_CGROUP_MNT, &sf) == 0 && sf.f_type == CGROUP2_SUPER_MAGIC)
+		return 0;
+	if (mkdir(AGENT_CGROUP_MNT, 0700) < 0 && errno != EEXIST)
+		return sbx_err_set(err, errno, "mkdir " AGENT_CGROUP_MNT);
+	if (mount("cgroup2", AGENT_CGROUP_MNT, "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) <
+	    0)
+		return sbx_err_set(err, errno, "mount cgroup2 on " AGENT_CGROUP_MNT);
+	return 0;
+}
+
+/* The cgroup2 path of pid ("0::/container" in /proc/PID/cgroup); "/" when it has none. */
+static int cgroup_of(pid_t pid, char *out, size_t cap, struct sbx_err *err)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return sbx_err_set(err, errno, "open %s", path);
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n < 0)
+		return sbx_err_set(err, errno, "read %s", path);
+	buf[n] = '\0';
+	const char *line = strstr(buf, "0::/");
+	if (!line || (line != buf && line[-1] != '\n'))
+		return sbx_err_setx(err, ENOENT, "%s: no cgroup2 entry", path);
+	line += 3;
+	size_t len = strcspn(line, "\n");
+	/* Bounded, and no way up out of the hierarchy's mount. */
+	if (len >= cap || strstr(line, "/..") || memchr(line, '\0', len))
+		return sbx_err_setx(err, EINVAL, "%s: unusable cgroup path", path);
+	memcpy(out, line, len);
+	out[len] = '\0';
+	return 0;
+}
+
+int container_security_join_cgroup(pid_t init_pid, struct sbx_err *err)
+{
+	char cg[CGROUP_PATH_MAX], procs[CGROUP_PATH_MAX + 64];
+	int r = cgroup_of(init_pid, cg, sizeof(cg), err);
+	if (r < 0 || !strcmp(cg, "/"))
+		return r;
+	if ((r = agent_cgroup_view(err)) < 0)
+		return sbx_err_wrap(err, "join the container's cgroup");
+	snprintf(procs, sizeof(procs), AGENT_CGROUP_MNT "%s/cgroup.procs", cg);
+	r = write_file(procs, "0", err);
+	return r < 0 ? sbx_err_wrap(err, "join the container's cgroup") : 0;
+}
+
+static bool run_has_cgroup;
+
+void container_security_note_run(const struct sbx_run_req *req)
+{
+	run_has_cgroup = req->has_cgroup;
+}
+
+uint32_t container_security_oom_kills(void)
+{
+	struct sbx_err err = {0};
+	char buf[512];
+	if (getpid() != 1 || !run_has_cgroup || agent_cgroup_view(&err) < 0)
+		return 0;
+	int fd = open(AGENT_CGROUP_MNT "/" CGROUP_NAME "/memory.events", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0; /* no container cgroup, or no memory controller in it */
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	const char *p = strstr(buf, "oom_kill ");
+	if (!p || (p != buf && p[-1] != '\n'))
+		return 0;
+	unsigned long long v = strtoull(p + strlen("oom_kill "), NULL, 10);
+	return v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
 }
 
 /* runc's masking: /dev/null over a file, an empty read-only tmpfs over a directory. */
@@ -138,8 +283,8 @@ int container_security_root(const struct sbx_run_req *req, struct sbx_err *err)
 	int r = 0;
 	for (size_t i = 0; r == 0 && i < req->n_sysctl; i++)
 		r = apply_sysctl(req->sysctl[i], err);
-	if (r == 0 && req->pids_limit)
-		r = apply_pids_limit(req->pids_limit, err);
+	if (r == 0 && (req->pids_limit || req->has_cgroup))
+		r = apply_cgroup(req, err);
 	for (size_t i = 0; r == 0 && i < req->n_masked_paths; i++)
 		r = mask_path(req->masked_paths[i], err);
 	for (size_t i = 0; r == 0 && i < req->n_readonly_paths; i++)

@@ -50,6 +50,11 @@ static int recv_run(int fd, struct sbx_run_req *req, struct sbx_err *why, struct
 		return 0;
 	}
 	r = sbx_run_decode(p, h.len, req, why);
+	/* Before the container exists, and no copy left in freed memory: see agent.h. */
+	agent_exec_keep_secret(req);
+	container_security_note_run(req);
+	if (p)
+		explicit_bzero(p, h.len);
 	return r < 0 ? 0 : 1;
 }
 

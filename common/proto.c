@@ -47,7 +47,11 @@ static int hdr_len_ok(uint32_t type, uint32_t len, uint32_t *min, uint32_t *max)
 	case SBX_MSG_WINSIZE:
 	case SBX_MSG_STARTED:
 	case SBX_MSG_CREATED:
+	case SBX_MSG_OOM:
 		*min = *max = 4;
+		break;
+	case SBX_MSG_EXEC_AUTH:
+		*min = *max = SBX_EXEC_SECRET_LEN;
 		break;
 	case SBX_MSG_EXIT:
 		*min = *max = 8;

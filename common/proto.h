@@ -43,6 +43,8 @@ enum sbx_msg_type {
 	SBX_MSG_EXIT = 0x85,	/* payload: i32 exit code (0..255, 128+N on signal N), u32 signal (0 if none) */
 	SBX_MSG_ERROR = 0x86,	/* payload: i32 errno, i32 exit code the CLI should use, then UTF-8 text */
 	SBX_MSG_CREATED = 0x87, /* payload: u32 guest pid of the container init; workload held */
+	SBX_MSG_OOM = 0x88,	/* payload: u32 OOM kills so far in the container's guest cgroup */
+	SBX_MSG_EXEC_AUTH = 0x89, /* payload: the run's exec secret; first frame of an exec dial */
 };
 
 /* Tags of the TLV entries in a RUN payload. Each entry: u16 tag, u16 reserved(0), u32 len, bytes. */
@@ -77,7 +79,9 @@ enum sbx_run_tag {
 	SBX_RUN_CAPS = 27,	    /* 5 x u64: bounding, effective, inheritable, permitted, ambient */
 	SBX_RUN_NO_NEW_PRIVS = 28,  /* u32 0/1 */
 	SBX_RUN_SECCOMP = 29,	    /* classic BPF program: 1..SBX_RUN_BPF_MAX insns of 8 bytes */
-	SBX_RUN_LAST_TAG = SBX_RUN_SECCOMP,
+	SBX_RUN_CGROUP = 30,	    /* the container's guest cgroup and its limits (48 bytes) */
+	SBX_RUN_EXEC_SECRET = 31,   /* SBX_EXEC_SECRET_LEN bytes every exec dial must present */
+	SBX_RUN_LAST_TAG = SBX_RUN_EXEC_SECRET,
 };
 
 #define SBX_RUN_MAX_ARGS 4096u
@@ -95,6 +99,11 @@ enum sbx_run_tag {
 #define SBX_RUN_MAX_SYSCTL 64u
 #define SBX_RUN_MAX_PATHS 128u /* masked paths, and read-only paths, each */
 #define SBX_RUN_BPF_MAX 4096u  /* BPF_MAXINSNS */
+#define SBX_EXEC_SECRET_LEN 32u /* 256 bits, fresh per container (docs/protocol.md) */
+#define SBX_RUN_CGROUP_SIZE 48u /* wire size of SBX_RUN_CGROUP */
+#define SBX_CPU_WEIGHT_MAX 10000u /* cgroup2 cpu.weight */
+#define SBX_CPU_PERIOD_MIN 1000u  /* cgroup2 cpu.max period bounds, microseconds */
+#define SBX_CPU_PERIOD_MAX 1000000u
 
 /* One classic BPF instruction, the layout of struct sock_filter (sent as LE u16, u8, u8, u32). */
 struct sbx_bpf_insn {
@@ -106,6 +115,15 @@ struct sbx_bpf_insn {
 /* Capability sets as bit masks (bit N = capability N, linux/capability.h). */
 struct sbx_caps {
 	uint64_t bounding, effective, inheritable, permitted, ambient;
+};
+
+/* The container's guest cgroup (agent/container_security.c); 0 means "not set" per field. */
+struct sbx_cgroup_limits {
+	uint64_t memory_max; /* bytes, memory.max */
+	uint64_t memory_low; /* bytes, memory.low (OCI memory.reservation) */
+	uint64_t swap_max;   /* bytes of swap, memory.swap.max; UINT64_MAX: no limit */
+	uint64_t cpu_quota_us, cpu_period_us; /* cpu.max; quota 0: no limit, period 0: 100000 */
+	uint32_t cpu_weight;		      /* cpu.weight 1..SBX_CPU_WEIGHT_MAX */
 };
 
 struct sbx_frame_hdr {
@@ -165,6 +183,10 @@ struct sbx_run_req {
 	bool no_new_privs;
 	const struct sbx_bpf_insn *seccomp; /* NULL: none (the vsock filter applies anyway) */
 	size_t seccomp_len;		    /* instructions */
+	bool has_cgroup; /* make the container's guest cgroup (exec'd processes join it too) */
+	struct sbx_cgroup_limits cgroup;
+	bool has_exec_secret; /* exec dials present it (SBX_MSG_EXEC_AUTH) */
+	uint8_t exec_secret[SBX_EXEC_SECRET_LEN];
 };
 
 /*
@@ -189,6 +211,10 @@ int sbx_run_decode(const uint8_t *buf, size_t len, struct sbx_run_req *req, stru
 void sbx_run_req_free(struct sbx_run_req *req);
 /* A mount's subpath: one name, no '/' or ':', not "." or "..", not empty. */
 bool sbx_mount_name_ok(const char *s, size_t len);
+
+/* Constant-time comparison of two secrets of n bytes (the time does not depend on where
+ * they differ). */
+bool sbx_secret_equal(const uint8_t *a, const uint8_t *b, size_t n);
 
 /* Fixed-layout payloads. decode returns -EPROTO on a wrong length. */
 size_t sbx_exit_encode(uint8_t out[8], int32_t code, uint32_t signo);

@@ -142,6 +142,33 @@ static int oom_check(int32_t adj, struct sbx_err *err)
 	return 0;
 }
 
+/* cgroup2's own bounds, so that a value the guest kernel would refuse never reaches it. */
+static int cgroup_check(const struct sbx_cgroup_limits *c, struct sbx_err *err)
+{
+	if (c->cpu_weight > SBX_CPU_WEIGHT_MAX)
+		return sbx_err_setx(err, EINVAL, "RUN: cpu weight %u is outside 1..%u",
+				    c->cpu_weight, SBX_CPU_WEIGHT_MAX);
+	if (c->cpu_period_us &&
+	    (c->cpu_period_us < SBX_CPU_PERIOD_MIN || c->cpu_period_us > SBX_CPU_PERIOD_MAX))
+		return sbx_err_setx(err, EINVAL, "RUN: cpu period %llu us is outside %u..%u",
+				    (unsigned long long)c->cpu_period_us, SBX_CPU_PERIOD_MIN,
+				    SBX_CPU_PERIOD_MAX);
+	if (c->cpu_quota_us && c->cpu_quota_us < SBX_CPU_PERIOD_MIN)
+		return sbx_err_setx(err, EINVAL, "RUN: cpu quota %llu us is below %u",
+				    (unsigned long long)c->cpu_quota_us, SBX_CPU_PERIOD_MIN);
+	return 0;
+}
+
+static void cgroup_get(const uint8_t *v, struct sbx_cgroup_limits *c)
+{
+	*c = (struct sbx_cgroup_limits){.memory_max = get_u64(v),
+					.memory_low = get_u64(v + 8),
+					.swap_max = get_u64(v + 16),
+					.cpu_quota_us = get_u64(v + 24),
+					.cpu_period_us = get_u64(v + 32),
+					.cpu_weight = get_u32(v + 40)};
+}
+
 static int strv_check(uint16_t tag, char *const *v, size_t n, size_t max, struct sbx_err *err)
 {
 	if (n > max)
@@ -189,7 +216,7 @@ static int run_check_security(const struct sbx_run_req *req, struct sbx_err *err
 		return sbx_err_setx(err, E2BIG,
 				    "RUN: seccomp program of %zu instructions, want 1..%u",
 				    req->seccomp_len, SBX_RUN_BPF_MAX);
-	return 0;
+	return req->has_cgroup ? cgroup_check(&req->cgroup, err) : 0;
 }
 
 static int put_security(struct tlv_buf *b, const struct sbx_run_req *req, struct sbx_err *err)
@@ -242,7 +269,30 @@ static int put_security(struct tlv_buf *b, const struct sbx_run_req *req, struct
 		}
 		tlv_put(b, SBX_RUN_SECCOMP, v, req->seccomp_len * 8);
 	}
+	if (req->has_cgroup) {
+		uint8_t v[SBX_RUN_CGROUP_SIZE];
+		const struct sbx_cgroup_limits *c = &req->cgroup;
+		put_u64(v, c->memory_max);
+		put_u64(v + 8, c->memory_low);
+		put_u64(v + 16, c->swap_max);
+		put_u64(v + 24, c->cpu_quota_us);
+		put_u64(v + 32, c->cpu_period_us);
+		put_u32(v + 40, c->cpu_weight);
+		put_u32(v + 44, 0);
+		tlv_put(b, SBX_RUN_CGROUP, v, sizeof(v));
+	}
+	if (req->has_exec_secret)
+		tlv_put(b, SBX_RUN_EXEC_SECRET, req->exec_secret, SBX_EXEC_SECRET_LEN);
 	return 0;
+}
+
+bool sbx_secret_equal(const uint8_t *a, const uint8_t *b, size_t n)
+{
+	/* volatile: the compiler must not turn the loop into an early-exit memcmp */
+	volatile uint8_t diff = 0;
+	for (size_t i = 0; i < n; i++)
+		diff |= a[i] ^ b[i];
+	return diff == 0;
 }
 
 static int run_check_req(const struct sbx_run_req *req, struct sbx_err *err)
@@ -382,7 +432,7 @@ int sbx_run_encode(const struct sbx_run_req *req, uint8_t **out, size_t *out_len
 struct run_scan {
 	size_t argc, envc, ngids, nmounts, str_bytes;
 	size_t nrlimits, nsysctl, nmasked, nreadonly, bpf_insns;
-	uint32_t seen; /* bit per singular tag, to reject duplicates */
+	uint64_t seen; /* bit per singular tag, to reject duplicates */
 };
 
 /* "ro:" or "rw:", a tag of 1..SBX_RUN_MOUNT_TAG_MAX bytes without ':', ":", an absolute path. */
@@ -438,6 +488,10 @@ static uint32_t fixed_size(uint16_t tag)
 		return 20;
 	case SBX_RUN_CAPS:
 		return 40;
+	case SBX_RUN_CGROUP:
+		return SBX_RUN_CGROUP_SIZE;
+	case SBX_RUN_EXEC_SECRET:
+		return SBX_EXEC_SECRET_LEN;
 	default:
 		return 4;
 	}
@@ -471,6 +525,13 @@ static int scan_security(const uint8_t *v, uint32_t len, uint16_t tag, struct sb
 			return sbx_err_setx(err, EPROTO, "RUN tag %u: boolean is %u", tag,
 					    get_u32(v));
 		return 0;
+	case SBX_RUN_CGROUP: {
+		struct sbx_cgroup_limits c;
+		if (get_u32(v + 44) != 0)
+			return sbx_err_setx(err, EPROTO, "RUN: cgroup reserved field set");
+		cgroup_get(v, &c);
+		return cgroup_check(&c, err);
+	}
 	}
 	return 0;
 }
@@ -527,9 +588,9 @@ static int scan_entry(struct run_scan *s, uint16_t tag, const uint8_t *v, uint32
 	bool repeated = tag == SBX_RUN_ARG || tag == SBX_RUN_ENV || tag == SBX_RUN_ADD_GID ||
 			tag == SBX_RUN_MOUNT || tag == SBX_RUN_RLIMIT || tag == SBX_RUN_SYSCTL ||
 			tag == SBX_RUN_MASKED_PATH || tag == SBX_RUN_READONLY_PATH;
-	if (!repeated && (s->seen & (1u << tag)))
+	if (!repeated && (s->seen & (1ull << tag)))
 		return sbx_err_setx(err, EPROTO, "RUN: duplicate tag %u", tag);
-	s->seen |= 1u << tag;
+	s->seen |= 1ull << tag;
 	bool is_str = tag == SBX_RUN_ARG || tag == SBX_RUN_ENV || tag == SBX_RUN_CWD ||
 		      tag == SBX_RUN_HOSTNAME || tag == SBX_RUN_ROOTFS ||
 		      tag == SBX_RUN_ROOTFS_TYPE || tag == SBX_RUN_RESOLV_CONF ||
@@ -644,6 +705,14 @@ static void fill_security(struct run_fill *f, uint16_t tag, const uint8_t *v, ui
 		fill_bpf(f->bpf, v, len);
 		q->seccomp = f->bpf;
 		q->seccomp_len = len / 8;
+		break;
+	case SBX_RUN_CGROUP:
+		q->has_cgroup = true;
+		cgroup_get(v, &q->cgroup);
+		break;
+	case SBX_RUN_EXEC_SECRET:
+		q->has_exec_secret = true;
+		memcpy(q->exec_secret, v, SBX_EXEC_SECRET_LEN);
 		break;
 	}
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -17,6 +18,7 @@
 
 #include "../common/cleanup.h"
 #include "../common/proto.h"
+#include "oci_cgroup.h"
 #include "oci_hooks.h"
 #include "oci_log.h"
 #include "oci_mounts.h"
@@ -34,7 +36,8 @@ struct monitor {
 	int start_client; /* `sandbox start` waiting for the process to run; -1 none */
 	int exec_client;  /* `sandbox exec` waiting for its connection from the agent; -1 none */
 	bool notified, start_sent;
-	bool sigkilled; /* `kill KILL` ended the VM: the process's status is 128+SIGKILL */
+	bool sigkilled;	      /* `kill KILL` ended the VM: the process's status is 128+SIGKILL */
+	struct oci_spec spec; /* cfg->spec's fields (borrowed) plus the exec secret */
 };
 
 static int sockaddr_for(const char *path, struct sockaddr_un *a, struct sbx_err *err)
@@ -111,14 +114,32 @@ static void on_started(struct monitor *m)
 		oci_warn("%s", err.msg);
 }
 
+/* The guest's OOM kill count, kept for `events` (which may read it after we are gone). */
+static void on_oom(struct monitor *m, uint32_t count)
+{
+	char path[PATH_MAX], tmp[PATH_MAX + 8], num[16];
+	oci_state_file(m->cfg->id, OCI_OOM_FILE, path, sizeof(path));
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	int n = snprintf(num, sizeof(num), "%u\n", count);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0 || write(fd, num, (size_t)n) != n || rename(tmp, path) < 0)
+		oci_log(OCI_ERROR, "record OOM kills in '%s': %s", path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	/* debug only: a detached monitor's stderr is the container's (conmon, containerd logs) */
+	oci_debug("container %s: %u process(es) killed by the guest's OOM killer", m->cfg->id,
+		  count);
+}
+
 static void on_event(void *ctx, struct session *s, uint32_t type, uint32_t value)
 {
 	struct monitor *m = ctx;
-	(void)value;
 	if (type == SBX_MSG_CREATED)
 		on_created(m, s);
 	else if (type == SBX_MSG_STARTED)
 		on_started(m);
+	else if (type == SBX_MSG_OOM)
+		on_oom(m, value);
 }
 
 /* ---- monitor.sock ---- */
@@ -512,6 +533,39 @@ static int monitor_init(struct monitor *m, const struct monitor_cfg *cfg, struct
 	return m->ctl_fd < 0 ? m->ctl_fd : 0;
 }
 
+/*
+ * A fresh secret for this container's exec dials (docs/protocol.md, "Exec sessions"): in the
+ * RUN for the agent, and in <state>/exec.secret (0600, in the 0700 state dir) for `sandbox
+ * exec`, which checks what each exec connection presents.
+ */
+static int make_exec_secret(struct monitor *m, struct sbx_err *err)
+{
+	char path[PATH_MAX];
+	oci_state_file(m->cfg->id, OCI_EXEC_SECRET_FILE, path, sizeof(path));
+	if (getrandom(m->spec.exec_secret, sizeof(m->spec.exec_secret), 0) !=
+	    (ssize_t)sizeof(m->spec.exec_secret))
+		return sbx_err_set(err, errno, "getrandom (exec secret)");
+	cleanup_close int fd =
+	    open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return sbx_err_set(err, errno, "create '%s'", path);
+	if (write(fd, m->spec.exec_secret, sizeof(m->spec.exec_secret)) !=
+	    (ssize_t)sizeof(m->spec.exec_secret))
+		return sbx_err_set(err, errno, "write '%s'", path);
+	m->spec.has_exec_secret = true;
+	return 0;
+}
+
+/* OCI containers (not detached image runs): the host cgroup and the exec secret. */
+static int prepare_container(struct monitor *m, struct run_opts *o, struct sbx_err *err)
+{
+	m->spec = *m->cfg->spec;
+	int r = oci_cgroup_setup(&m->spec, m->cfg->id, o->memory_mib, err);
+	r = r ?: make_exec_secret(m, err);
+	o->oci_spec = &m->spec;
+	return r;
+}
+
 /* print: false when `create` is still waiting for the outcome and prints the error itself. */
 static int exit_status(int r, const struct sbx_err *err, bool print)
 {
@@ -536,6 +590,8 @@ int monitor_run(const struct monitor_cfg *cfg)
 	int r = plan ? monitor_init(&m, cfg, &err) : sbx_err_set(&err, ENOMEM, "mount plan");
 	if (r == 0)
 		r = build_opts(cfg, &o, rootfs, user, plan, &ext, &err);
+	if (r == 0 && !cfg->opts)
+		r = prepare_container(&m, &o, &err);
 	if (r == 0) {
 		struct session_hooks hooks = {.ctl_fd = m.ctl_fd,
 					      .on_ctl = on_ctl,

@@ -13,6 +13,7 @@
 
 #include "../common/cleanup.h"
 #include "monitor.h"
+#include "oci_cgroup.h"
 #include "oci_cmd.h"
 #include "oci_hooks.h"
 #include "oci_log.h"
@@ -125,6 +126,9 @@ static int check_inputs(const struct create_opts *o, bool attached, char *bundle
 		return oci_fail("bundle '%s': %s", o->bundle, strerror(errno));
 	if (oci_spec_load(bundle, spec, &err) < 0)
 		return oci_fail("%s", err.msg);
+	char cg[PATH_MAX];
+	if (oci_cgroup_path(spec->cgroups_path, oci_g.systemd_cgroup, cg, sizeof(cg), &err) < 0)
+		return oci_fail("config.json: linux.%s", err.msg);
 	char rootfs[PATH_MAX];
 	struct stat sb;
 	snprintf(rootfs, sizeof(rootfs), "%s%s%s", spec->root_path[0] == '/' ? "" : bundle,
@@ -236,6 +240,7 @@ static int create_detached(const struct create_opts *o, const char *bundle,
 		return o->pid_file ? write_pid_file(o->pid_file, pid) : 0;
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
+	oci_cgroup_remove(o->id);
 	remove_state_dir(o->id);
 	return oci_fail("%s", !strncmp(buf, "error: ", 7) ? buf + 7 : "the monitor died");
 }
@@ -281,6 +286,9 @@ static int run_attached(const struct create_opts *o, const char *bundle,
 				oci_warn("%s", err.msg);
 			oci_state_free(&st);
 		}
+		oci_cgroup_leave(
+		    o->id); /* we are the monitor: out of the cgroup before removing it */
+		oci_cgroup_remove(o->id);
 		remove_state_dir(o->id);
 	}
 	return status;

@@ -14,6 +14,7 @@
 
 #include "../common/cleanup.h"
 #include "jail.h"
+#include "oci_cgroup.h"
 #include "monitor.h"
 #include "oci_cmd.h"
 #include "oci_hooks.h"
@@ -244,6 +245,7 @@ int cmd_oci_delete(int argc, char **argv)
 	char vm_dir[PATH_MAX + 8];
 	snprintf(vm_dir, sizeof(vm_dir), "%s/vm", dir);
 	jail_release_dead(vm_dir);
+	oci_cgroup_remove(id);
 	rmtree(dir);
 	return 0;
 }

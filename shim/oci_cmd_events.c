@@ -4,6 +4,7 @@
  * the VMM's (shim/oci_stats.h): the host's view of what the container's VM costs.
  */
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +63,32 @@ static int print_stats(const char *id, pid_t pid)
 	return fflush(stdout) == 0 ? 0 : -1;
 }
 
+/* The guest's OOM kill count the monitor recorded (0: none yet). */
+static unsigned long oom_count(const char *id)
+{
+	char path[PATH_MAX];
+	unsigned long n = 0;
+	oci_state_file(id, OCI_OOM_FILE, path, sizeof(path));
+	FILE *f = fopen(path, "re");
+	if (f) {
+		if (fscanf(f, "%lu", &n) != 1)
+			n = 0;
+		fclose(f);
+	}
+	return n;
+}
+
+/* runc's {"type":"oom","id":ID} once the guest's OOM killer has struck since the last look. */
+static void report_oom(const char *id, unsigned long *seen)
+{
+	unsigned long n = oom_count(id);
+	if (n <= *seen)
+		return;
+	*seen = n;
+	printf("{\"type\":\"oom\",\"id\":\"%s\"}\n", id); /* ids are [A-Za-z0-9_+.-] */
+	fflush(stdout);
+}
+
 int cmd_oci_events(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -111,14 +138,19 @@ int cmd_oci_events(int argc, char **argv)
 		return oci_fail("container %s is not running", id);
 	/*
 	 * Streaming ends when the monitor does (the container has stopped), as runc's loop ends;
-	 * asking it each time also keeps a reused pid from being reported.
+	 * asking it each time also keeps a reused pid from being reported. The agent reports OOM
+	 * kills when the container's process ends, so the last look comes after the loop.
 	 */
+	unsigned long ooms = oom_count(id);
 	while (!once) {
 		struct timespec ts = {.tv_sec = interval_ms / 1000,
 				      .tv_nsec = (interval_ms % 1000) * 1000000L};
 		nanosleep(&ts, NULL);
+		report_oom(id, &ooms);
 		if (vmm_pid(id, &pid, true) < 0 || print_stats(id, pid) < 0)
 			break;
 	}
+	if (!once)
+		report_oom(id, &ooms);
 	return 0;
 }

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -212,6 +213,40 @@ static int exec_connect(const char *id, struct sbx_err *err)
 	return conn;
 }
 
+/*
+ * The exec connection must first present the container's exec secret (EXEC_AUTH, agent/exec.c),
+ * compared in constant time with <state>/exec.secret. A container created without one (a
+ * detached image run) has no file: nothing to check.
+ */
+static int exec_auth(const char *id, int conn, struct sbx_err *err)
+{
+	char path[PATH_MAX];
+	uint8_t want[SBX_EXEC_SECRET_LEN];
+	oci_state_file(id, OCI_EXEC_SECRET_FILE, path, sizeof(path));
+	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : sbx_err_set(err, errno, "open '%s'", path);
+	if (read(fd, want, sizeof(want)) != (ssize_t)sizeof(want))
+		return sbx_err_setx(err, EIO, "'%s' does not hold an exec secret", path);
+	/* A connection that never sends must not hold the exec forever. */
+	struct pollfd p = {.fd = conn, .events = POLLIN};
+	if (poll(&p, 1, EXEC_CONNECT_TIMEOUT_S * 1000) <= 0)
+		return sbx_err_setx(err, ETIMEDOUT,
+				    "container %s: the exec connection sent nothing", id);
+	struct sbx_frame_hdr h;
+	cleanup_free uint8_t *got = NULL;
+	int r = sbx_frame_recv(conn, &h, &got, err);
+	bool ok = r == 0 && h.type == SBX_MSG_EXEC_AUTH && h.len == SBX_EXEC_SECRET_LEN &&
+		  sbx_secret_equal(got, want, SBX_EXEC_SECRET_LEN);
+	explicit_bzero(want, sizeof(want));
+	if (!ok)
+		return sbx_err_setx(err, EACCES,
+				    "container %s: the exec connection did not present the "
+				    "container's exec secret; refused",
+				    id);
+	return 0;
+}
+
 static int block_signals(void)
 {
 	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
@@ -273,6 +308,10 @@ static int exec_run(const struct exec_opts *o, const struct sbx_run_req *req)
 	int conn = exec_connect(o->id, &err);
 	if (conn < 0)
 		return oci_fail("%s", err.msg);
+	if (exec_auth(o->id, conn, &err) < 0) {
+		close(conn);
+		return oci_fail("%s", err.msg);
+	}
 	if (!o->detach) {
 		if (o->pid_file && write_pid(o->pid_file, getpid()))
 			return OCI_EXIT_FAILED;
@@ -362,8 +401,7 @@ int cmd_oci_ps(int argc, char **argv)
 	/* The pids are the guest's (the container's pid namespace): host pids do not exist. */
 	char root_opt[PATH_MAX + 8];
 	snprintf(root_opt, sizeof(root_opt), "--root=%s", oci_g.root);
-	char *args[] = {"sandbox", root_opt, "exec", argv[i], "ps", "-o", "pid,user,args",
-			NULL};
+	char *args[] = {"sandbox", root_opt, "exec", argv[i], "ps", "-o", "pid,user,args", NULL};
 	if (!json) {
 		execv("/proc/self/exe", args);
 		return oci_fail("exec /proc/self/exe: %s", strerror(errno));

@@ -383,6 +383,45 @@ int oci_process_security_to_run(const struct oci_process *p, struct sbx_run_req 
 	return 0;
 }
 
+/* runc's conversion of cgroup v1 cpu.shares (2..262144) to cgroup2 cpu.weight (1..10000). */
+uint32_t oci_cpu_shares_to_weight(uint64_t shares)
+{
+	if (shares == 0)
+		return 0;
+	shares = shares < 2 ? 2 : shares > 262144 ? 262144 : shares;
+	return (uint32_t)(1 + ((shares - 2) * 9999) / 262142);
+}
+
+int oci_cgroup_to_run(const struct oci_resources *res, struct sbx_cgroup_limits *c,
+		      struct sbx_err *err)
+{
+	*c = (struct sbx_cgroup_limits){.swap_max = UINT64_MAX};
+	if (res->memory_limit > 0)
+		c->memory_max = (uint64_t)res->memory_limit;
+	if (res->memory_reservation > 0)
+		c->memory_low = (uint64_t)res->memory_reservation;
+	/* OCI's swap is memory + swap; cgroup2's memory.swap.max is the swap alone. */
+	if (res->memory_swap > 0 && res->memory_limit > 0)
+		c->swap_max = res->memory_swap > res->memory_limit
+				  ? (uint64_t)(res->memory_swap - res->memory_limit)
+				  : 0;
+	if (res->cpu_period &&
+	    (res->cpu_period < SBX_CPU_PERIOD_MIN || res->cpu_period > SBX_CPU_PERIOD_MAX))
+		return sbx_err_setx(
+		    err, EINVAL, "config.json: linux.resources.cpu.period: %llu is outside %u..%u",
+		    (unsigned long long)res->cpu_period, SBX_CPU_PERIOD_MIN, SBX_CPU_PERIOD_MAX);
+	if (res->cpu_quota) {
+		if (res->cpu_quota < SBX_CPU_PERIOD_MIN)
+			return sbx_err_setx(
+			    err, EINVAL, "config.json: linux.resources.cpu.quota: %llu is below %u",
+			    (unsigned long long)res->cpu_quota, SBX_CPU_PERIOD_MIN);
+		c->cpu_quota_us = res->cpu_quota;
+		c->cpu_period_us = res->cpu_period ? res->cpu_period : 100000;
+	}
+	c->cpu_weight = oci_cpu_shares_to_weight(res->cpu_shares);
+	return 0;
+}
+
 int oci_security_to_run(const struct oci_spec *spec, struct sbx_run_req *req,
 			struct oci_security *sec, struct sbx_err *err)
 {
@@ -404,6 +443,12 @@ int oci_security_to_run(const struct oci_spec *spec, struct sbx_run_req *req,
 	req->n_readonly_paths = spec->n_readonly_paths;
 	if (spec->resources.pids_limit > 0)
 		req->pids_limit = (uint64_t)spec->resources.pids_limit;
+	/* Always a container cgroup: exec'd processes join it and its OOM kills are counted. */
+	req->has_cgroup = true;
+	if ((r = oci_cgroup_to_run(&spec->resources, &req->cgroup, err)) < 0)
+		return r;
+	req->has_exec_secret = spec->has_exec_secret;
+	memcpy(req->exec_secret, spec->exec_secret, sizeof(req->exec_secret));
 	if (spec->has_seccomp) {
 		r = oci_seccomp_compile(&spec->seccomp, &sec->bpf, &req->seccomp_len, err);
 		if (r < 0)

@@ -31,6 +31,11 @@ struct oci_security {
 int oci_security_to_run(const struct oci_spec *spec, struct sbx_run_req *req,
 			struct oci_security *sec, struct sbx_err *err);
 void oci_security_free(struct oci_security *sec);
+/* linux.resources -> the container's guest cgroup (memory, cpu); EINVAL for a bad period. */
+int oci_cgroup_to_run(const struct oci_resources *res, struct sbx_cgroup_limits *c,
+		      struct sbx_err *err);
+/* runc's cpu.shares -> cpu.weight; 0 stays 0 (not set). */
+uint32_t oci_cpu_shares_to_weight(uint64_t shares);
 /*
  * Only the process's part (capabilities, no_new_privs, rlimits, umask, oomScoreAdj): for an
  * exec's process (`sandbox exec --process`), which joins the container's paths and cgroup.

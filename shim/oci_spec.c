@@ -437,7 +437,12 @@ static int rd_namespaces(yajl_val v, const char *path, struct oci_spec *s, struc
 static int rd_memory(yajl_val v, const char *path, struct oci_resources *res, struct sbx_err *err)
 {
 	int r = rd_obj(v, path, NULL, err);
-	return r < 0 ? r : OPT(v, path, "limit", rd_i64, -1, INT64_MAX, &res->memory_limit, err);
+	if (r < 0 ||
+	    (r = OPT(v, path, "limit", rd_i64, -1, INT64_MAX, &res->memory_limit, err)) < 0 ||
+	    (r = OPT(v, path, "reservation", rd_i64, -1, INT64_MAX, &res->memory_reservation,
+		     err)) < 0)
+		return r;
+	return OPT(v, path, "swap", rd_i64, -1, INT64_MAX, &res->memory_swap, err);
 }
 
 static int rd_cpu(yajl_val v, const char *path, struct oci_resources *res, struct sbx_err *err)
@@ -570,7 +575,8 @@ static int rd_linux(yajl_val v, const char *path, struct oci_spec *s, struct sbx
 		0 ||
 	    (r = OPT(v, path, "readonlyPaths", rd_strv, &s->readonly_paths, &s->n_readonly_paths,
 		     err)) < 0 ||
-	    (r = OPT(v, path, "sysctl", rd_kv_obj, &s->sysctl, &s->n_sysctl, err)) < 0)
+	    (r = OPT(v, path, "sysctl", rd_kv_obj, &s->sysctl, &s->n_sysctl, err)) < 0 ||
+	    (r = OPT(v, path, "cgroupsPath", rd_str, &s->cgroups_path, err)) < 0)
 		return r;
 	return 0;
 }
@@ -732,6 +738,7 @@ void oci_spec_free(struct oci_spec *s)
 	}
 	free(s->namespaces);
 	free(s->resources.cpu_cpus);
+	free(s->cgroups_path);
 	seccomp_free(&s->seccomp);
 	strv_free(s->masked_paths, s->n_masked_paths);
 	strv_free(s->readonly_paths, s->n_readonly_paths);

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "../common/error.h"
+#include "../common/proto.h"
 
 #define OCI_MAX_GIDS 64
 
@@ -82,7 +83,9 @@ struct oci_process {
 };
 
 struct oci_resources {
-	int64_t memory_limit; /* bytes; 0: none */
+	int64_t memory_limit;	    /* bytes; 0: none */
+	int64_t memory_reservation; /* bytes; 0: none */
+	int64_t memory_swap;	    /* bytes of memory + swap; 0: not set, -1: unlimited */
 	uint64_t cpu_quota, cpu_period, cpu_shares;
 	char *cpu_cpus;
 	int64_t pids_limit; /* 0: none */
@@ -135,6 +138,10 @@ struct oci_spec {
 	size_t n_sysctl, n_annotations;
 	/* From annotations io.sandbox.vcpus / io.sandbox.memory (0: default). */
 	unsigned vcpus, memory_mib;
+	char *cgroups_path; /* linux.cgroupsPath as written; NULL: none (shim/oci_cgroup.h) */
+	/* Not from config.json: the monitor's fresh per-container secret for exec dials. */
+	bool has_exec_secret;
+	uint8_t exec_secret[SBX_EXEC_SECRET_LEN];
 };
 
 /* Parses a config.json document (text, len bytes). */

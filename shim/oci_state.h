@@ -16,6 +16,9 @@
 
 #define OCI_ID_MAX 128
 #define OCI_SPEC_VERSION "1.1.0"
+/* Files in <root>/<id>/ besides state.json (docs/oci.md). */
+#define OCI_EXEC_SECRET_FILE "exec.secret" /* the exec dials' secret, 0600 */
+#define OCI_OOM_FILE "oom"		   /* the guest's OOM kill count, when there was one */
 
 enum oci_status { OCI_CREATING, OCI_CREATED, OCI_RUNNING, OCI_STOPPED, OCI_PAUSED };
 

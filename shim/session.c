@@ -136,7 +136,8 @@ static int handle_frame(struct session *s, const struct sbx_frame_hdr *h, const 
 		return sbx_err_setx(err, EPROTO, "agent sent message %#x before HELLO", h->type);
 	switch (h->type) {
 	case SBX_MSG_CREATED:
-	case SBX_MSG_STARTED: {
+	case SBX_MSG_STARTED:
+	case SBX_MSG_OOM: /* the guest's OOM kill count (OCI events) */ {
 		uint32_t pid = 0;
 		if (sbx_u32_decode(p, h->len, &pid) < 0)
 			return sbx_err_setx(err, EPROTO, "malformed frame %#x from the agent", h->type);

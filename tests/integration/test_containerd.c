@@ -3,7 +3,8 @@
  * as the runc binary (docs/oci.md "containerd"). A private containerd (own root, state, socket,
  * no CRI) is started for the test and killed at the end; the busybox rootfs becomes an OCI
  * archive that `ctr image import` loads. Three VMs: `ctr run --rm` with an exit status; a
- * detached container carrying exec (output, status), `task ps`, `events --stats`, and SIGKILL
+ * detached container carrying exec (output, status), `task ps`, `events --stats`, `task metrics`
+ * (the host cgroup at linux.cgroupsPath), and SIGKILL
  * (status 137); a detached one ended by ctr's default SIGTERM. After each: no monitor, VMM or
  * virtiofsd, no runtime state, and containerd knows of no container or task. Without a VM: the
  * new options' errors (events, --preserve-fds).
@@ -137,6 +138,18 @@ START_TEST(detached_exec_ps_events_sigkill)
 	ck_assert_ptr_null(strstr(r.out, "\"usage\":{\"usage\":0,"));
 	h_free(&r);
 
+	/*
+	 * The shim reads the cgroup of the pid-file process: linux.cgroupsPath (/NS/ID), made by
+	 * sandbox with the VM's memory limit (256 MiB guest RAM + 128 MiB, shim/oci_cgroup.h).
+	 */
+	h_run(CTR("task", "metrics", "ctr-d"), &r);
+	if (r.status != 0 || !strstr(r.out, "402653184"))
+		show("ctr task metrics", &r);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_ptr_nonnull(strstr(r.out, "memory.usage_in_bytes"));
+	ck_assert_ptr_nonnull(strstr(r.out, "402653184"));
+	h_free(&r);
+
 	ok("ctr task kill -s SIGKILL", CTR("task", "kill", "-s", "SIGKILL", "ctr-d"));
 	wait_stopped("ctr-d");
 	h_run(CTR("task", "delete", "ctr-d"), &r);
@@ -147,6 +160,8 @@ START_TEST(detached_exec_ps_events_sigkill)
 	h_free(&r);
 	ok("ctr container rm", CTR("container", "rm", "ctr-d"));
 	assert_clean("ctr-d");
+	ck_assert_msg(access("/sys/fs/cgroup/memory/" NS "/ctr-d", F_OK) < 0,
+		      "the container's host cgroup was left behind");
 }
 END_TEST
 
@@ -372,6 +387,9 @@ int main(void)
 	/* containerd's snapshots are overlay mounts under work: none may outlive it. */
 	sh("grep -o ' %s/[^ ]*' /proc/self/mounts | xargs -r -n1 umount -l", work);
 	sh("rm -rf '%s'", work);
+	/* linux.cgroupsPath's parent (/NS), made as runc makes it and, as under runc, not removed
+	 */
+	sh("rmdir /sys/fs/cgroup/*/%s 2>/dev/null || true", NS);
 	h_template_dir_done();
 	return failed || (have && !up) ? 1 : 0;
 }

@@ -76,6 +76,13 @@ static const char script[] = STATUS_LINES
      * takes one byte at a time */
     "echo shmmax=$(cat /proc/sys/kernel/shmmax);"
     "read v </proc/self/cgroup; echo cgroup=$v;"
+    /* the container's guest cgroup, seen through config.json's cgroup mount */
+    "read v </sys/fs/cgroup/container/memory.max; echo memmax=$v;"
+    "read v </sys/fs/cgroup/container/cpu.weight; echo cpuweight=$v;"
+    "if [ -e /sys/fs/cgroup/container/cpu.max ]; then read q p </sys/fs/cgroup/container/cpu.max;"
+    " echo cpumax=$q/$p; else echo cpumax=absent; fi;"
+    /* a 64 MiB buffer under memory.max 16 MiB: the guest's OOM killer ends dd */
+    "dd if=/dev/zero of=/dev/null bs=64M count=1 2>/dev/null; echo oom_rc=$?;"
     "while read d m t o r; do [ $m = /sys/fs/cgroup ] && echo cgmount=$t,${o%%,*}; done"
     " </proc/self/mounts;"
     "/opt/vsock_probe; echo vsock_rc=$?;"
@@ -92,6 +99,8 @@ static void write_config(void)
 	fprintf(
 	    f,
 	    "{\"ociVersion\":\"1.1.0\",\"hostname\":\"gsec\",\"root\":{\"path\":\"%s\"},"
+	    /* the VM keeps the default size: the template is shared with the plain run */
+	    "\"annotations\":{\"io.sandbox.memory\":\"256\",\"io.sandbox.vcpus\":\"1\"},"
 	    "\"process\":{\"terminal\":false,\"cwd\":\"/\","
 	    "\"user\":{\"uid\":0,\"gid\":0,\"umask\":23},"
 	    "\"args\":[\"sh\",\"-c\",\"%s\"],"
@@ -108,7 +117,8 @@ static void write_config(void)
 	    "\"maskedPaths\":[\"/etc/hostname\",\"/secret\",\"/no/such/path\"],"
 	    "\"readonlyPaths\":[\"/tmp\"],"
 	    "\"sysctl\":{\"kernel.shmmax\":\"12345678\"},"
-	    "\"resources\":{\"pids\":{\"limit\":6}},"
+	    "\"resources\":{\"pids\":{\"limit\":6},\"memory\":{\"limit\":16777216},"
+	    "\"cpu\":{\"shares\":1024,\"quota\":50000,\"period\":100000}},"
 	    "\"seccomp\":{\"defaultAction\":\"SCMP_ACT_ALLOW\","
 	    "\"architectures\":[\"SCMP_ARCH_X86_64\"],"
 	    "\"syscalls\":[{\"names\":[\"mkdir\",\"mkdirat\",\"not_a_syscall\"],"
@@ -231,6 +241,24 @@ START_TEST(pids_limit_applied)
 }
 END_TEST
 
+/* linux.resources.memory and cpu: the container's guest cgroup (agent/container_security.c). */
+START_TEST(memory_and_cpu_cgroup_applied)
+{
+	expect_value(&oci_run, "memmax", "16777216");
+	expect_value(&oci_run, "cpuweight", "39"); /* runc's conversion of shares 1024 */
+	/* cpu.max needs CONFIG_CFS_BANDWIDTH, which the guest kernel does not have yet */
+	char v[64];
+	ck_assert_ptr_nonnull(value_of(&oci_run, "cpumax", v, sizeof(v)));
+	ck_assert_msg(!strcmp(v, "absent") || !strcmp(v, "50000/100000"), "cpu.max: %s", v);
+}
+END_TEST
+
+START_TEST(over_memory_max_is_oom_killed)
+{
+	expect_value(&oci_run, "oom_rc", "137");
+}
+END_TEST
+
 START_TEST(vsock_refused_in_oci_container)
 {
 	expect_contains(&oci_run, "vsock", "Operation not permitted");
@@ -286,6 +314,8 @@ int main(void)
 	tcase_add_test(c, cgroup_mount_made);
 	tcase_add_test(c, rlimit_umask_oom_sysctl_applied);
 	tcase_add_test(c, pids_limit_applied);
+	tcase_add_test(c, memory_and_cpu_cgroup_applied);
+	tcase_add_test(c, over_memory_max_is_oom_killed);
 	tcase_add_test(c, vsock_refused_in_oci_container);
 	tcase_add_test(c, plain_run_defaults);
 	tcase_add_test(c, bad_profile_refused_before_boot);

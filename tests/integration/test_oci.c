@@ -3,7 +3,10 @@
  * rootfs, real VMs. Five VM runs: one long-lived container carries the lifecycle checks (create,
  * duplicate, start, start twice, pause/resume, exec, ps, delete while running, kill by name and
  * number, exit status of the pid-file process, stopped, delete), then `run`, `delete --force` of
- * a running container and `delete` of a created one, and a terminal over --console-socket.
+ * a running container and `delete` of a created one, and a terminal over --console-socket,
+ * and a container killed by the guest's OOM killer (its `events` oom line). The lifecycle
+ * container also carries linux.cgroupsPath (a host cgroup holding the pid-file process), an
+ * exec that sees the container's guest cgroup, and an exec refused for a wrong exec secret.
  * Every error path is checked to leave nothing behind.
  */
 #include <sys/prctl.h>
@@ -94,6 +97,34 @@ static char *make_bundle(const char *name, const char *args_json, bool keep_term
 	}
 	write_file(path, spec);
 	return dir;
+}
+
+/* Adds `extra` (JSON members and a comma) at the start of config.json's "linux" object. */
+static void add_linux(const char *dir, const char *extra)
+{
+	char path[600], with[1024];
+	static char buf[16384];
+	snprintf(path, sizeof(path), "%s/config.json", dir);
+	snprintf(buf, sizeof(buf), "%s", slurp(path));
+	snprintf(with, sizeof(with), "\"linux\": {%s", extra);
+	replace(buf, sizeof(buf), "\"linux\": {", with);
+	write_file(path, buf);
+}
+
+/* The host cgroup of c1, unique per run (root's mkdtemp suffix): tests may run side by side. */
+static char host_cg[128], host_cg_mem[256];
+
+static void host_cg_names(void)
+{
+	snprintf(host_cg, sizeof(host_cg), "sandbox-test-oci-%s", strrchr(root, '.') + 1);
+	snprintf(host_cg_mem, sizeof(host_cg_mem), "/sys/fs/cgroup/memory/%s", host_cg);
+}
+
+static char *host_cg_file(const char *name)
+{
+	static char p[400];
+	snprintf(p, sizeof(p), "%s/%s", host_cg_mem, name);
+	return p;
 }
 
 static char *busybox_rootfs(void)
@@ -245,6 +276,10 @@ START_TEST(test_lifecycle)
 	snprintf(pidfile, sizeof(pidfile), "%s/pid", work);
 	snprintf(out, sizeof(out), "%s/out", work);
 	snprintf(err, sizeof(err), "%s/err", work);
+	char cgp[200];
+	host_cg_names();
+	snprintf(cgp, sizeof(cgp), "\"cgroupsPath\": \"/%s\",", host_cg);
+	add_linux(b, cgp);
 	int st = create_to_files(b, "c1", pidfile, out, err);
 	ck_assert_msg(st == 0, "create: %d: %s", st, slurp(err));
 	pid_t pid = atoi(slurp(pidfile));
@@ -292,6 +327,30 @@ START_TEST(test_lifecycle)
 	expect_ok(OCI("ps", "--format", "json", "c1"), &r);
 	ck_assert_msg(!strncmp(r.out, "[1,2,", 5), "ps json: %s", r.out);
 	h_free(&r);
+	/* The exec'd process is in the container's guest cgroup, as the first process is. */
+	expect_ok(OCI("exec", "c1", "cat", "/proc/self/cgroup"), &r);
+	ck_assert_str_eq(r.out, "0::/container\n");
+	h_free(&r);
+	/* linux.cgroupsPath is a host cgroup holding the pid-file process, sized to the VM. */
+	if (access("/sys/fs/cgroup/memory/cgroup.procs", F_OK) == 0) {
+		char procs[64];
+		snprintf(procs, sizeof(procs), "%d\n", (int)pid);
+		ck_assert_msg(strstr(slurp(host_cg_file("cgroup.procs")), procs),
+			      "monitor %d not in %s: %s", (int)pid, host_cg_mem,
+			      slurp(host_cg_file("cgroup.procs")));
+		ck_assert_int_eq(atoll(slurp(host_cg_file("memory.limit_in_bytes"))), (256LL + 128)
+											  << 20);
+	}
+	/* A connection without the container's exec secret is refused. */
+	char secret[600], saved[700], cmd[1500];
+	snprintf(secret, sizeof(secret), "%s/c1/exec.secret", root);
+	snprintf(saved, sizeof(saved), "%s/secret.saved", work);
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s' && head -c 32 /dev/zero >'%s'", secret, saved,
+		 secret);
+	ck_assert_int_eq(system(cmd), 0);
+	expect_fail(OCI("exec", "c1", "true"), "did not present the container's exec secret");
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", saved, secret);
+	ck_assert_int_eq(system(cmd), 0);
 	expect_fail(OCI("exec", "c1"), "no command given");
 	expect_fail(OCI("delete", "c1"), "cannot delete container c1 that is not stopped: running");
 	/* The traps are set once out-line shows (the guest's shell starts slowly when emulated). */
@@ -312,6 +371,59 @@ START_TEST(test_lifecycle)
 	expect_ok(OCI("delete", "c1"), &r);
 	h_free(&r);
 	expect_fail(OCI("state", "c1"), "container c1 does not exist");
+	assert_nothing_left();
+	ck_assert_msg(access(host_cg_mem, F_OK) < 0, "%s left behind", host_cg_mem);
+}
+END_TEST
+
+/*
+ * memory.limit below what the process needs: the guest's OOM killer ends it (137, as runc's
+ * container would) and `events` reports it. The VM keeps the default size (annotation), so
+ * the template is shared with the other cases.
+ */
+START_TEST(test_oom_event)
+{
+	ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	char *b = make_bundle("oom",
+			      "[\"sh\", \"-c\", \"sleep 2; dd if=/dev/zero of=/dev/null bs=64M "
+			      "count=1\"]",
+			      false, busybox_rootfs());
+	char path[600], *spec;
+	static char buf[16384];
+	snprintf(path, sizeof(path), "%s/config.json", b);
+	snprintf(buf, sizeof(buf), "%s", slurp(path));
+	spec = buf;
+	replace(spec, sizeof(buf), "\"resources\": {",
+		"\"resources\": {\"memory\": {\"limit\": 16777216}, ");
+	replace(spec, sizeof(buf), "\"ociVersion\"",
+		"\"annotations\": {\"io.sandbox.memory\": \"256\"}, \"ociVersion\"");
+	write_file(path, spec);
+	char pidfile[600], out[600], err[600], ev[600];
+	snprintf(pidfile, sizeof(pidfile), "%s/pid6", work);
+	snprintf(out, sizeof(out), "%s/out6", work);
+	snprintf(err, sizeof(err), "%s/err6", work);
+	snprintf(ev, sizeof(ev), "%s/events6", work);
+	int st = create_to_files(b, "c6", pidfile, out, err);
+	ck_assert_msg(st == 0, "create: %d: %s", st, slurp(err));
+	pid_t pid = atoi(slurp(pidfile));
+	struct cmd_result r;
+	expect_ok(OCI("start", "c6"), &r);
+	h_free(&r);
+	pid_t events = fork();
+	ck_assert_int_ge(events, 0);
+	if (events == 0) {
+		int fd = open(ev, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		dup2(fd, 1);
+		execv(h_path("sandbox"), OCI("events", "--interval", "1s", "c6"));
+		_exit(127);
+	}
+	ck_assert_int_eq(wait_monitor(pid, 240), 137);
+	int est;
+	ck_assert_int_eq(waitpid(events, &est, 0), events);
+	ck_assert_msg(strstr(slurp(ev), "{\"type\":\"oom\",\"id\":\"c6\"}"), "events: %s",
+		      slurp(ev));
+	expect_ok(OCI("delete", "c6"), &r);
+	h_free(&r);
 	assert_nothing_left();
 }
 END_TEST
@@ -455,13 +567,14 @@ int main(void)
 	tcase_add_test(vm, test_run_attached_exit_code);
 	tcase_add_test(vm, test_delete_force_running_and_created);
 	tcase_add_test(vm, test_console_socket);
+	tcase_add_test(vm, test_oom_event);
 	suite_add_tcase(s, vm);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
 	/* After a failure, containers may remain: stop them. */
-	const char *ids[] = {"c1", "c2", "c3", "c4", "c5"};
+	const char *ids[] = {"c1", "c2", "c3", "c4", "c5", "c6"};
 	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
 		char cmd[700];
 		snprintf(cmd, sizeof(cmd), "'%s' --root '%s' delete --force %s >/dev/null 2>&1",
