@@ -24,6 +24,7 @@
 
 #include "../common/cleanup.h"
 #include "agent.h"
+#include "net.h"
 
 #define GUEST_RUN_DIR "/run/c"
 /* How long PID 1 waits for the host to close the connection before powering off anyway. */
@@ -105,6 +106,7 @@ __attribute__((noreturn)) static void pid1_main(void)
 	/* Done before the template point, so a clone starts with it (agent.h). */
 	if (container_prewarm(GUEST_RUN_DIR, &err) < 0)
 		agent_console("prepare the container mounts in advance: %s", err.msg);
+	agent_net_prewarm();
 	if (agent_template_requested("/proc/cmdline"))
 		agent_template_point();
 	int fd = pid1_dial_host(&err);

@@ -12,6 +12,9 @@
 /* The guest's network device (virtio-net, the only one the VMM offers). */
 #define AGENT_NET_IF "eth0"
 
+/* PID 1, before the template point: lo and eth0 up once, so that runs skip it. */
+void agent_net_prewarm(void);
+
 /* root: the container's root directory (before pivot_root). */
 int agent_net_setup(const struct sbx_run_req *req, const char *root, struct sbx_err *err);
 

@@ -139,6 +139,24 @@ __attribute__((noreturn)) static void workload_exec(const struct sbx_run_req *re
 	child_fail(e, exec_errno_to_code(e), msg);
 }
 
+/*
+ * Starts the workload. Without HOLD it is a vfork: the child borrows the init's memory until
+ * its execve, so there is no page-table copy and none of the copy-on-write faults that a forked
+ * child and its parent take on every page they write before the exec (each one a page fault,
+ * a page copy and shadow page-table work when the guest kernel is emulated; docs/benchmarks.md).
+ * The child only makes system calls, writes its own stack frames and execs or _exits, which is
+ * what vfork allows; its signal handlers are its own copy (no CLONE_SIGHAND). A held workload
+ * (OCI create) waits for START before its execve, and the init must stay free meanwhile to
+ * forward signals to it: that one is forked.
+ */
+static pid_t workload_spawn(const struct sbx_run_req *req)
+{
+	pid_t w = req->hold ? fork() : vfork();
+	if (w == 0)
+		workload_exec(req, req->terminal);
+	return w;
+}
+
 /* Any number of handled signals arriving at once: a no-op handler keeps them "handled", so a
  * pid-namespace init does not drop them (the kernel ignores SIG_DFL signals for such inits). */
 static void init_noop_handler(int sig)
@@ -216,11 +234,9 @@ __attribute__((noreturn)) static void container_init(const struct init_args *a)
 	for (int s = 1; s < NSIG; s++)
 		if (s != SIGKILL && s != SIGSTOP && s != SIGCHLD)
 			signal(s, init_noop_handler);
-	pid_t w = fork();
+	pid_t w = workload_spawn(a->req);
 	if (w < 0)
 		child_fail(errno, AGENT_EXIT_SETUP, "fork workload");
-	if (w == 0)
-		workload_exec(a->req, a->req->terminal);
 	close(FD_EXEC_W);
 	if (a->start_r >= 0)
 		close(FD_START_R);
@@ -320,16 +336,16 @@ __attribute__((noreturn)) static void join_init(pid_t target, const struct sbx_r
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (init_arrange_fds(child, exec_w, status_w, -1) < 0)
 		_exit(AGENT_EXIT_SETUP);
+	if (container_security_join_cgroup(target, &err) < 0)
+		child_fail(err.code, AGENT_EXIT_SETUP, err.msg);
 	if (join_container(target, &err) < 0)
 		child_fail(err.code, AGENT_EXIT_SETUP, err.msg);
 	for (int s = 1; s < NSIG; s++)
 		if (s != SIGKILL && s != SIGSTOP && s != SIGCHLD)
 			signal(s, init_noop_handler);
-	pid_t w = fork();
+	pid_t w = workload_spawn(req);
 	if (w < 0)
 		child_fail(errno, AGENT_EXIT_SETUP, "fork workload");
-	if (w == 0)
-		workload_exec(req, req->terminal);
 	close(FD_EXEC_W);
 	for (int fd = 0; fd < 3; fd++)
 		close(fd);

@@ -393,6 +393,18 @@ static void vm_ready(void *ctx)
 	volumes_unlink_sockets(&c->vols);
 }
 
+/*
+ * Whether the VM may still matter after the run's EXIT: a virtio-fs share (a -v volume) may
+ * still have writes to put on the host, and an OCI or detached container (ext) may have exec
+ * sessions whose own EXIT is still on its way. Otherwise the rootfs disk is read-only and the
+ * container's writes live in guest RAM, so once EXIT is read nothing in the VM is worth its
+ * power-off (sync, reboot: seconds of emulated guest kernel code on hosts without VMX/SVM).
+ */
+static bool vm_needed_after_exit(const struct run_ctx *c)
+{
+	return c->vols.n > 0 || c->ext;
+}
+
 static int run_session(struct run_ctx *c, struct session_result *res, struct sbx_err *err)
 {
 	if (c->o.tty && c->o.interactive)
@@ -415,7 +427,9 @@ static int run_session(struct run_ctx *c, struct session_result *res, struct sbx
 	tty_restore();
 	if (r < 0)
 		return r == -EINTR ? -res->exit_code : r;
-	if (vmm_wait(&c->vmm, SHUTDOWN_GRACE_MS) == -ETIMEDOUT)
+	if (res->completed && !vm_needed_after_exit(c))
+		vmm_stop(&c->vmm); /* nothing of the guest outlives the VM: skip its power-off */
+	else if (vmm_wait(&c->vmm, SHUTDOWN_GRACE_MS) == -ETIMEDOUT)
 		vmm_stop(&c->vmm);
 	return res->exit_code;
 }
