@@ -15,6 +15,7 @@
 #include <sys/reboot.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 #include <linux/vm_sockets.h>
@@ -25,6 +26,7 @@
 #define BOOT_TIMER_PORT 0x440 /* VMM logs each byte written here (docs/architecture.md) */
 #define DIAL_TOTAL_MS 10000   /* the vsock device may still be coming up */
 #define DIAL_MAX_BACKOFF_MS 100
+#define DIAL_CONNECT_TIMEOUT_S 60 /* one connect attempt */
 
 static bool stage_enabled;
 
@@ -114,6 +116,11 @@ int pid1_dial_host(struct sbx_err *err)
 		int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (fd < 0)
 			return sbx_err_set(err, errno, "socket AF_VSOCK");
+		/* The kernel's default is 2 s: a VMM starved on a loaded host can answer later than
+		 * that, and a dial given up after the host side was connected looks to the host like
+		 * an agent that hung up (shim/session.c waits for the next dial; this avoids it). */
+		struct timeval tv = {.tv_sec = DIAL_CONNECT_TIMEOUT_S};
+		setsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_CONNECT_TIMEOUT, &tv, sizeof(tv));
 		if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0)
 			return fd;
 		int e = errno;
