@@ -65,7 +65,7 @@ struct agent_cfg {
 	bool test_force_move;
 	/* Where the rootfs device's size is polled ("/sys/block"); NULL: do not wait for it. */
 	const char *sys_block_dir;
-	bool seed_rng;	   /* apply RUN's SEED to the kernel RNG (false in host-mode tests) */
+	bool seed_rng;	    /* apply RUN's SEED to the kernel RNG (false in host-mode tests) */
 	uint32_t vsock_cid; /* our CID on the host connection, given to the workload; 0: none */
 	bool hold_mnt_ns;   /* PID 1: container_hold_mnt_ns (the VM ends after the run) */
 };

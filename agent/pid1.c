@@ -117,8 +117,9 @@ int pid1_dial_host(struct sbx_err *err)
 		if (fd < 0)
 			return sbx_err_set(err, errno, "socket AF_VSOCK");
 		/* The kernel's default is 2 s: a VMM starved on a loaded host can answer later than
-		 * that, and a dial given up after the host side was connected looks to the host like
-		 * an agent that hung up (shim/session.c waits for the next dial; this avoids it). */
+		 * that, and a dial given up after the host side was connected looks to the host
+		 * like an agent that hung up (shim/session.c waits for the next dial; this avoids
+		 * it). */
 		struct timeval tv = {.tv_sec = DIAL_CONNECT_TIMEOUT_S};
 		setsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_CONNECT_TIMEOUT, &tv, sizeof(tv));
 		if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0)

@@ -31,7 +31,7 @@
 /* Fixed fd numbers inside the container init (set up by init_arrange_fds). */
 #define FD_EXEC_W 3
 #define FD_STATUS_W 4
-#define FD_START_R 5 /* RUN with HOLD: one byte here means START; EOF means never */
+#define FD_START_R 5   /* RUN with HOLD: one byte here means START; EOF means never */
 #define HOLD_READY 'R' /* written to the exec pipe once the held workload waits */
 
 int exec_errno_to_code(int errnum)
@@ -127,7 +127,8 @@ __attribute__((noreturn)) static void workload_exec(const struct sbx_run_req *re
 		/* Everything but the execve is done: report "created" and wait for START. */
 		char b = HOLD_READY;
 		if (write(FD_EXEC_W, &b, 1) != 1 || read(FD_START_R, &b, 1) != 1)
-			_exit(AGENT_EXIT_SETUP); /* the agent went away or the container was deleted */
+			_exit(AGENT_EXIT_SETUP); /* the agent went away or the container was deleted
+						  */
 		close(FD_START_R);
 	}
 	struct sbx_err err = {0};

@@ -40,14 +40,17 @@ enum sbx_msg_type {
 	SBX_MSG_STARTED = 0x82, /* payload: u32 guest pid of the container process */
 	SBX_MSG_STDOUT = 0x83,	/* payload: raw bytes (the pty's output when terminal) */
 	SBX_MSG_STDERR = 0x84,	/* payload: raw bytes */
-	SBX_MSG_EXIT = 0x85,	/* payload: i32 exit code (0..255, 128+N on signal N), u32 signal (0 if none) */
-	SBX_MSG_ERROR = 0x86,	/* payload: i32 errno, i32 exit code the CLI should use, then UTF-8 text */
+	SBX_MSG_EXIT =
+	    0x85, /* payload: i32 exit code (0..255, 128+N on signal N), u32 signal (0 if none) */
+	SBX_MSG_ERROR =
+	    0x86, /* payload: i32 errno, i32 exit code the CLI should use, then UTF-8 text */
 	SBX_MSG_CREATED = 0x87, /* payload: u32 guest pid of the container init; workload held */
 	SBX_MSG_OOM = 0x88,	/* payload: u32 OOM kills so far in the container's guest cgroup */
 	SBX_MSG_EXEC_AUTH = 0x89, /* payload: the run's exec secret; first frame of an exec dial */
 };
 
-/* Tags of the TLV entries in a RUN payload. Each entry: u16 tag, u16 reserved(0), u32 len, bytes. */
+/* Tags of the TLV entries in a RUN payload. Each entry: u16 tag, u16 reserved(0), u32 len, bytes.
+ */
 enum sbx_run_tag {
 	SBX_RUN_ARG = 1,      /* string, repeated, in order; at least one */
 	SBX_RUN_ENV = 2,      /* string "K=V", repeated */
@@ -60,14 +63,15 @@ enum sbx_run_tag {
 	SBX_RUN_STDIN = 9,    /* u32 0/1: keep stdin open (-i); otherwise it reads /dev/null */
 	SBX_RUN_ROOTFS = 10,  /* string: guest block device holding the rootfs, e.g. "/dev/vda" */
 	SBX_RUN_ROOTFS_TYPE = 11, /* string: filesystem type, e.g. "erofs" */
-	SBX_RUN_ADD_GID = 12, /* u32, repeated: supplementary groups */
-	SBX_RUN_TIME_NS = 13, /* u64: host wall clock (CLOCK_REALTIME ns) to set in the guest */
-	SBX_RUN_SEED = 14,    /* 32..256 random bytes the agent mixes into the guest RNG */
-	SBX_RUN_HOLD = 15,    /* u32 0/1: build the container, send CREATED, exec only on START */
-	SBX_RUN_NET = 16,     /* guest eth0: MAC, MTU, address, routes (common/proto_net.h) */
+	SBX_RUN_ADD_GID = 12,	  /* u32, repeated: supplementary groups */
+	SBX_RUN_TIME_NS = 13,	  /* u64: host wall clock (CLOCK_REALTIME ns) to set in the guest */
+	SBX_RUN_SEED = 14,	  /* 32..256 random bytes the agent mixes into the guest RNG */
+	SBX_RUN_HOLD = 15, /* u32 0/1: build the container, send CREATED, exec only on START */
+	SBX_RUN_NET = 16,  /* guest eth0: MAC, MTU, address, routes (common/proto_net.h) */
 	SBX_RUN_RESOLV_CONF = 17, /* string: the container's /etc/resolv.conf */
-	SBX_RUN_HOSTS = 18,   /* string: the container's /etc/hosts */
-	SBX_RUN_MOUNT = 19,   /* string "ro:TAG:/target" or "rw:TAG:/target", repeated: virtio-fs share */
+	SBX_RUN_HOSTS = 18,	  /* string: the container's /etc/hosts */
+	SBX_RUN_MOUNT =
+	    19, /* string "ro:TAG:/target" or "rw:TAG:/target", repeated: virtio-fs share */
 	/* The process's security settings (docs/security.md, "Guest side"): */
 	SBX_RUN_RLIMIT = 20,	    /* u32 resource, u64 soft, u64 hard; repeated */
 	SBX_RUN_SYSCTL = 21,	    /* string "key=value", a namespaced sysctl; repeated */
@@ -76,11 +80,11 @@ enum sbx_run_tag {
 	SBX_RUN_UMASK = 24,	    /* u32 0..0777 */
 	SBX_RUN_OOM_SCORE_ADJ = 25, /* i32 -1000..1000 */
 	SBX_RUN_PIDS_LIMIT = 26,    /* u64 >= 1: pids.max of the container's guest cgroup */
-	SBX_RUN_CAPS = 27,	    /* 5 x u64: bounding, effective, inheritable, permitted, ambient */
-	SBX_RUN_NO_NEW_PRIVS = 28,  /* u32 0/1 */
-	SBX_RUN_SECCOMP = 29,	    /* classic BPF program: 1..SBX_RUN_BPF_MAX insns of 8 bytes */
-	SBX_RUN_CGROUP = 30,	    /* the container's guest cgroup and its limits (48 bytes) */
-	SBX_RUN_EXEC_SECRET = 31,   /* SBX_EXEC_SECRET_LEN bytes every exec dial must present */
+	SBX_RUN_CAPS = 27, /* 5 x u64: bounding, effective, inheritable, permitted, ambient */
+	SBX_RUN_NO_NEW_PRIVS = 28, /* u32 0/1 */
+	SBX_RUN_SECCOMP = 29,	   /* classic BPF program: 1..SBX_RUN_BPF_MAX insns of 8 bytes */
+	SBX_RUN_CGROUP = 30,	   /* the container's guest cgroup and its limits (48 bytes) */
+	SBX_RUN_EXEC_SECRET = 31,  /* SBX_EXEC_SECRET_LEN bytes every exec dial must present */
 	SBX_RUN_LAST_TAG = SBX_RUN_EXEC_SECRET,
 };
 
@@ -88,19 +92,19 @@ enum sbx_run_tag {
 #define SBX_RUN_MAX_ENV 4096u
 #define SBX_RUN_MAX_GIDS 64u
 #define SBX_RUN_MAX_MOUNTS 16u
-#define SBX_RUN_MOUNT_TAG_MAX 36u /* virtio-fs config tag (virtio 1.2 §5.11.4) */
-#define SBX_MOUNT_TMPFS "@tmpfs" /* a MOUNT "tag" that is not a share: a guest tmpfs */
+#define SBX_RUN_MOUNT_TAG_MAX 36u  /* virtio-fs config tag (virtio 1.2 §5.11.4) */
+#define SBX_MOUNT_TMPFS "@tmpfs"   /* a MOUNT "tag" that is not a share: a guest tmpfs */
 #define SBX_MOUNT_CGROUP "@cgroup" /* a MOUNT "tag" that is not a share: the guest's cgroup2 */
-#define SBX_RUN_MAX_STR 65536u /* any single string, including its terminating NUL */
+#define SBX_RUN_MAX_STR 65536u	   /* any single string, including its terminating NUL */
 /* RNG seed: at least 256 bits (what the kernel's CRNG needs), at most 2048. */
 #define SBX_RUN_SEED_MIN 32u
 #define SBX_RUN_SEED_MAX 256u
 #define SBX_RUN_MAX_RLIMITS 16u /* RLIM_NLIMITS */
 #define SBX_RUN_MAX_SYSCTL 64u
-#define SBX_RUN_MAX_PATHS 128u /* masked paths, and read-only paths, each */
-#define SBX_RUN_BPF_MAX 4096u  /* BPF_MAXINSNS */
-#define SBX_EXEC_SECRET_LEN 32u /* 256 bits, fresh per container (docs/protocol.md) */
-#define SBX_RUN_CGROUP_SIZE 48u /* wire size of SBX_RUN_CGROUP */
+#define SBX_RUN_MAX_PATHS 128u	  /* masked paths, and read-only paths, each */
+#define SBX_RUN_BPF_MAX 4096u	  /* BPF_MAXINSNS */
+#define SBX_EXEC_SECRET_LEN 32u	  /* 256 bits, fresh per container (docs/protocol.md) */
+#define SBX_RUN_CGROUP_SIZE 48u	  /* wire size of SBX_RUN_CGROUP */
 #define SBX_CPU_WEIGHT_MAX 10000u /* cgroup2 cpu.weight */
 #define SBX_CPU_PERIOD_MIN 1000u  /* cgroup2 cpu.max period bounds, microseconds */
 #define SBX_CPU_PERIOD_MAX 1000000u
@@ -150,8 +154,8 @@ struct sbx_run_req {
 	uint64_t time_ns;
 	uint8_t seed[SBX_RUN_SEED_MAX]; /* fresh host entropy; seed_len 0: none sent */
 	size_t seed_len;
-	bool hold; /* OCI create: the workload waits for START before execve */
-	struct sbx_net_cfg net; /* net.present false: no network (eth0 stays down) */
+	bool hold;		   /* OCI create: the workload waits for START before execve */
+	struct sbx_net_cfg net;	   /* net.present false: no network (eth0 stays down) */
 	char *resolv_conf, *hosts; /* NULL: leave the rootfs's files alone */
 	struct sbx_mount {
 		char *tag;    /* virtio-fs tag, 1..SBX_RUN_MOUNT_TAG_MAX bytes, no ':' or '/' */
@@ -229,8 +233,8 @@ int sbx_hello_decode(const uint8_t *buf, size_t len, uint32_t *version, uint64_t
 size_t sbx_error_encode(uint8_t *out, size_t cap, int32_t errnum, int32_t exit_code,
 			const char *msg);
 /* msg receives a NUL-terminated copy, cut to msg_cap-1 bytes; control bytes become '?'. */
-int sbx_error_decode(const uint8_t *buf, size_t len, int32_t *errnum, int32_t *exit_code,
-		     char *msg, size_t msg_cap);
+int sbx_error_decode(const uint8_t *buf, size_t len, int32_t *errnum, int32_t *exit_code, char *msg,
+		     size_t msg_cap);
 
 /*
  * Blocking helpers over a stream fd (both ends use them). send writes header+payload fully
@@ -255,9 +259,8 @@ struct sbx_frame_reader {
  * (hdr and *payload handed to the caller, who frees *payload), 0 when more bytes are needed,
  * <0 on a protocol error (the stream must then be dropped).
  */
-int sbx_frame_reader_feed(struct sbx_frame_reader *r, const uint8_t *buf, size_t len,
-			  size_t *used, struct sbx_frame_hdr *hdr, uint8_t **payload,
-			  struct sbx_err *err);
+int sbx_frame_reader_feed(struct sbx_frame_reader *r, const uint8_t *buf, size_t len, size_t *used,
+			  struct sbx_frame_hdr *hdr, uint8_t **payload, struct sbx_err *err);
 void sbx_frame_reader_reset(struct sbx_frame_reader *r);
 
 #endif

@@ -21,8 +21,8 @@
  * answers its own commands so that Linux's i8042 driver initialises without timeouts.
  */
 #define I8042_DATA_PORT 0x60u
-#define I8042_STR_OBF 0x01 /* output buffer full: a byte waits on port 0x60 */
-#define I8042_STR_SYS 0x04 /* system flag: self-test passed */
+#define I8042_STR_OBF 0x01     /* output buffer full: a byte waits on port 0x60 */
+#define I8042_STR_SYS 0x04     /* system flag: self-test passed */
 #define I8042_STR_KEYLOCK 0x10 /* set = keyboard not inhibited (else Linux warns "Keylock") */
 #define I8042_CMD_READ_CTR 0x20
 #define I8042_CMD_WRITE_CTR 0x60
@@ -36,7 +36,7 @@
 #define I8042_CMD_RESET 0xfe /* pulse the CPU reset line: Linux reboot=k */
 #define I8042_SELF_TEST_OK 0x55
 #define I8042_PORT_TEST_OK 0x00
-#define I8042_CTR_DEFAULT 0x45 /* kbd interrupt on, system flag, translate */
+#define I8042_CTR_DEFAULT 0x45	/* kbd interrupt on, system flag, translate */
 #define I8042_OUTP_DEFAULT 0x03 /* A20 on, no reset */
 /* MC146818 RTC behind CMOS ports 0x70 (index, bit 7 = NMI mask) and 0x71 (data). */
 #define CMOS_INDEX_PORT 0x70u
@@ -84,7 +84,8 @@ void i8042_read(void *opaque, uint64_t offset, uint8_t *data, uint32_t len)
 	memset(data, 0, len);
 	pthread_mutex_lock(&l->lock);
 	if (offset + I8042_DATA_PORT == LAYOUT_I8042_CMD_PORT) {
-		data[0] = I8042_STR_SYS | I8042_STR_KEYLOCK | (l->i8042_out_full ? I8042_STR_OBF : 0);
+		data[0] =
+		    I8042_STR_SYS | I8042_STR_KEYLOCK | (l->i8042_out_full ? I8042_STR_OBF : 0);
 	} else {
 		data[0] = l->i8042_out;
 		l->i8042_out_full = false;
@@ -102,17 +103,29 @@ static void i8042_reply(struct legacy *l, uint8_t v)
 static bool i8042_command(struct legacy *l, uint8_t cmd)
 {
 	switch (cmd) {
-	case I8042_CMD_READ_CTR: i8042_reply(l, l->i8042_ctr); break;
-	case I8042_CMD_READ_OUTP: i8042_reply(l, l->i8042_outp); break;
-	case I8042_CMD_SELF_TEST: i8042_reply(l, I8042_SELF_TEST_OK); break;
+	case I8042_CMD_READ_CTR:
+		i8042_reply(l, l->i8042_ctr);
+		break;
+	case I8042_CMD_READ_OUTP:
+		i8042_reply(l, l->i8042_outp);
+		break;
+	case I8042_CMD_SELF_TEST:
+		i8042_reply(l, I8042_SELF_TEST_OK);
+		break;
 	case I8042_CMD_KBD_TEST:
-	case I8042_CMD_AUX_TEST: i8042_reply(l, I8042_PORT_TEST_OK); break;
+	case I8042_CMD_AUX_TEST:
+		i8042_reply(l, I8042_PORT_TEST_OK);
+		break;
 	case I8042_CMD_WRITE_CTR:
 	case I8042_CMD_WRITE_OUTP:
 	case I8042_CMD_WRITE_KBD_OUT:
-	case I8042_CMD_WRITE_AUX_OUT: l->i8042_pending_cmd = cmd; break;
-	case I8042_CMD_RESET: return true;
-	default: break; /* enable/disable ports and the like: no state worth keeping */
+	case I8042_CMD_WRITE_AUX_OUT:
+		l->i8042_pending_cmd = cmd;
+		break;
+	case I8042_CMD_RESET:
+		return true;
+	default:
+		break; /* enable/disable ports and the like: no state worth keeping */
 	}
 	return false;
 }
@@ -121,11 +134,18 @@ static bool i8042_command(struct legacy *l, uint8_t cmd)
 static void i8042_data(struct legacy *l, uint8_t v)
 {
 	switch (l->i8042_pending_cmd) {
-	case I8042_CMD_WRITE_CTR: l->i8042_ctr = v; break;
-	case I8042_CMD_WRITE_OUTP: l->i8042_outp = v; break;
+	case I8042_CMD_WRITE_CTR:
+		l->i8042_ctr = v;
+		break;
+	case I8042_CMD_WRITE_OUTP:
+		l->i8042_outp = v;
+		break;
 	case I8042_CMD_WRITE_KBD_OUT:
-	case I8042_CMD_WRITE_AUX_OUT: i8042_reply(l, v); break;
-	default: break; /* no keyboard answers; atkbd gives up after its timeout */
+	case I8042_CMD_WRITE_AUX_OUT:
+		i8042_reply(l, v);
+		break;
+	default:
+		break; /* no keyboard answers; atkbd gives up after its timeout */
 	}
 	l->i8042_pending_cmd = 0;
 }
@@ -200,8 +220,8 @@ enum { LPC_CMOS_INDEX, LPC_CTR, LPC_OUTP, LPC_OUT, LPC_PENDING, LPC_OUT_FULL, LP
 void legacy_save(struct legacy *l, struct snap_w *w)
 {
 	pthread_mutex_lock(&l->lock);
-	uint8_t st[LPC_NSTATE] = { l->cmos_index, l->i8042_ctr, l->i8042_outp,
-				   l->i8042_out, l->i8042_pending_cmd, l->i8042_out_full };
+	uint8_t st[LPC_NSTATE] = {l->cmos_index, l->i8042_ctr,	       l->i8042_outp,
+				  l->i8042_out,	 l->i8042_pending_cmd, l->i8042_out_full};
 	pthread_mutex_unlock(&l->lock);
 	size_t sec = snap_section_begin(w, SNAP_TAG_LEGACY);
 	snap_put_blob(w, st, sizeof(st));
@@ -269,18 +289,30 @@ static uint8_t cmos_register(uint8_t index)
 	struct tm tm;
 	utc_fields((int64_t)time(NULL), &tm);
 	switch (index) {
-	case RTC_SECONDS: return to_bcd(tm.tm_sec);
-	case RTC_MINUTES: return to_bcd(tm.tm_min);
-	case RTC_HOURS: return to_bcd(tm.tm_hour);
-	case RTC_DAY_OF_WEEK: return to_bcd(tm.tm_wday + 1);
-	case RTC_DAY_OF_MONTH: return to_bcd(tm.tm_mday);
-	case RTC_MONTH: return to_bcd(tm.tm_mon + 1);
-	case RTC_YEAR: return to_bcd(tm.tm_year % 100);
-	case RTC_CENTURY: return to_bcd(19 + tm.tm_year / 100);
-	case RTC_REG_A: return RTC_REG_A_VALUE;
-	case RTC_REG_B: return RTC_REG_B_VALUE;
-	case RTC_REG_D: return RTC_REG_D_VALID;
-	default: return 0; /* flags register C and CMOS RAM: zero */
+	case RTC_SECONDS:
+		return to_bcd(tm.tm_sec);
+	case RTC_MINUTES:
+		return to_bcd(tm.tm_min);
+	case RTC_HOURS:
+		return to_bcd(tm.tm_hour);
+	case RTC_DAY_OF_WEEK:
+		return to_bcd(tm.tm_wday + 1);
+	case RTC_DAY_OF_MONTH:
+		return to_bcd(tm.tm_mday);
+	case RTC_MONTH:
+		return to_bcd(tm.tm_mon + 1);
+	case RTC_YEAR:
+		return to_bcd(tm.tm_year % 100);
+	case RTC_CENTURY:
+		return to_bcd(19 + tm.tm_year / 100);
+	case RTC_REG_A:
+		return RTC_REG_A_VALUE;
+	case RTC_REG_B:
+		return RTC_REG_B_VALUE;
+	case RTC_REG_D:
+		return RTC_REG_D_VALID;
+	default:
+		return 0; /* flags register C and CMOS RAM: zero */
 	}
 }
 
@@ -330,11 +362,11 @@ static void i8042_cmd_write(void *opaque, uint64_t offset, const uint8_t *data, 
 	i8042_write(opaque, offset + LAYOUT_I8042_CMD_PORT - I8042_DATA_PORT, data, len);
 }
 
-static const struct bus_ops i8042_data_ops = { .read = i8042_read, .write = i8042_write };
-static const struct bus_ops i8042_cmd_ops = { .read = i8042_cmd_read, .write = i8042_cmd_write };
-static const struct bus_ops cmos_ops = { .read = cmos_read, .write = cmos_write };
-static const struct bus_ops boot_timer_ops = { .read = sink_read, .write = boot_timer_write };
-static const struct bus_ops sink_ops = { .read = sink_read, .write = sink_write };
+static const struct bus_ops i8042_data_ops = {.read = i8042_read, .write = i8042_write};
+static const struct bus_ops i8042_cmd_ops = {.read = i8042_cmd_read, .write = i8042_cmd_write};
+static const struct bus_ops cmos_ops = {.read = cmos_read, .write = cmos_write};
+static const struct bus_ops boot_timer_ops = {.read = sink_read, .write = boot_timer_write};
+static const struct bus_ops sink_ops = {.read = sink_read, .write = sink_write};
 
 static int legacy_register(struct legacy *l, struct sbx_err *err)
 {

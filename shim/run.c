@@ -115,20 +115,20 @@ static int encode_run(const struct run_opts *o, const struct run_ext *ext, const
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
 	struct sbx_run_req req = {
-		.argv = (char **)o->argv,
-		.argc = (size_t)o->argc,
-		.envp = envp,
-		.envc = build_env(o, hostname, &u, envp, bufs),
-		.cwd = (char *)(o->workdir ? o->workdir : "/"),
-		.hostname = (char *)hostname,
-		.rootfs = "/dev/vda",
-		.rootfs_type = "erofs",
-		.uid = u.uid,
-		.gid = u.gid,
-		.terminal = o->tty,
-		.open_stdin = o->interactive,
-		.time_ns = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec,
-		.hold = ext && ext->hold,
+	    .argv = (char **)o->argv,
+	    .argc = (size_t)o->argc,
+	    .envp = envp,
+	    .envc = build_env(o, hostname, &u, envp, bufs),
+	    .cwd = (char *)(o->workdir ? o->workdir : "/"),
+	    .hostname = (char *)hostname,
+	    .rootfs = "/dev/vda",
+	    .rootfs_type = "erofs",
+	    .uid = u.uid,
+	    .gid = u.gid,
+	    .terminal = o->tty,
+	    .open_stdin = o->interactive,
+	    .time_ns = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec,
+	    .hold = ext && ext->hold,
 	};
 	if (ext && ext->n_add_gids > SBX_RUN_MAX_GIDS)
 		return sbx_err_setx(err, E2BIG, "%zu additional groups exceed %u", ext->n_add_gids,
@@ -139,7 +139,8 @@ static int encode_run(const struct run_opts *o, const struct run_ext *ext, const
 	if (ext && ext->root_share) {
 		req.rootfs = (char *)ext->root_share;
 		req.rootfs_type = "virtiofs";
-		req.n_mounts = ext->n_mounts < SBX_RUN_MAX_MOUNTS ? ext->n_mounts : SBX_RUN_MAX_MOUNTS;
+		req.n_mounts =
+		    ext->n_mounts < SBX_RUN_MAX_MOUNTS ? ext->n_mounts : SBX_RUN_MAX_MOUNTS;
 		memcpy(req.mounts, ext->mounts, req.n_mounts * sizeof(req.mounts[0]));
 	}
 	net_sandbox_to_run(net, &req);
@@ -221,7 +222,7 @@ static void report_console_tail(const char *serial)
 struct run_ctx {
 	struct run_opts o;
 	struct net_sandbox net; /* none, the default bridge, or a given namespace */
-	struct image_run img; /* the IMAGE form: its cached erofs and config */
+	struct image_run img;	/* the IMAGE form: its cached erofs and config */
 	const struct run_ext *ext;
 	struct sandbox_paths paths;
 	struct rundir dir;
@@ -256,7 +257,7 @@ static void run_ctx_cleanup(struct run_ctx *c)
 static int acquire_template(struct run_ctx *c, bool rebuild, struct sbx_err *err)
 {
 	struct template_spec spec = {
-		.paths = c->paths, .cpus = c->o.cpus, .memory_mib = c->o.memory_mib, .sigfd = c->sigfd};
+	    .paths = c->paths, .cpus = c->o.cpus, .memory_mib = c->o.memory_mib, .sigfd = c->sigfd};
 	template_release(&c->tmpl);
 	return template_acquire(&spec, rebuild, &c->tmpl, err);
 }
@@ -298,15 +299,16 @@ static int prepare(struct run_ctx *c, struct sbx_err *err)
 	int r = check_kvm(err);
 	if (r < 0 || (r = sandbox_paths_resolve(&c->paths, c->o.kernel, c->o.initrd, err)) < 0)
 		return r;
-	if ((r = (c->ext && c->ext->dir ? ext_dir_create(c, err) : rundir_create(&c->dir, err))) < 0)
+	if ((r = (c->ext && c->ext->dir ? ext_dir_create(c, err) : rundir_create(&c->dir, err))) <
+	    0)
 		return r;
 	if (c->o.image && (r = image_run_prepare(&c->o, &c->img, err)) < 0)
 		return r;
 	const char *hostname = c->o.hostname ? c->o.hostname : c->dir.id;
 	if ((r = net_prepare(c, hostname, err)) < 0)
 		return r;
-	if ((r = encode_run(&c->o, c->ext, hostname, &c->net, &c->payload, &c->payload_len,
-			    err)) < 0)
+	if ((r = encode_run(&c->o, c->ext, hostname, &c->net, &c->payload, &c->payload_len, err)) <
+	    0)
 		return r;
 	char agent_sock[PATH_MAX + 16];
 	rundir_file(&c->dir, "rootfs.erofs", c->image);
@@ -314,7 +316,8 @@ static int prepare(struct run_ctx *c, struct sbx_err *err)
 	rundir_file(&c->dir, "serial.log", c->serial);
 	rundir_file(&c->dir, "vmm.log", c->vmm_log);
 	snprintf(agent_sock, sizeof(agent_sock), "%s_%u", c->uds, SBX_AGENT_PORT);
-	/* An image's cached erofs is shared by every run: the guest must not be able to write it. */
+	/* An image's cached erofs is shared by every run: the guest must not be able to write it.
+	 */
 	if (c->ext && c->ext->root_share)
 		c->image[0] = '\0'; /* the root is a virtio-fs share: no disk */
 	else if (c->o.image)
@@ -343,20 +346,20 @@ static int boot(struct run_ctx *c, bool rebuild, struct sbx_err *err)
 {
 	const char *timer = getenv("SANDBOX_BOOT_TIMER_LOG");
 	c->cfg = (struct vmm_cfg){
-		.cpus = c->o.cpus,
-		.memory_mib = c->o.memory_mib,
-		.disk = c->image[0] ? c->image : NULL,
-		.vsock_cid = pick_cid(),
-		.vsock_uds = c->uds,
-		.serial_log = c->serial,
-		.boot_timer = timer && timer[0] ? timer : NULL,
-		.stderr_log = c->vmm_log,
-		.debug = c->o.debug,
-		.jail = !c->o.no_jail && jail_enabled_by_env(),
-		.cpu_quota_us = c->o.cpu_quota_us,
-		.cpu_period_us = c->o.cpu_period_us,
-		/* For kernel debugging (e.g. initcall_debug); not a user-facing option. */
-		.cmdline_extra = getenv("SANDBOX_KERNEL_CMDLINE_EXTRA"),
+	    .cpus = c->o.cpus,
+	    .memory_mib = c->o.memory_mib,
+	    .disk = c->image[0] ? c->image : NULL,
+	    .vsock_cid = pick_cid(),
+	    .vsock_uds = c->uds,
+	    .serial_log = c->serial,
+	    .boot_timer = timer && timer[0] ? timer : NULL,
+	    .stderr_log = c->vmm_log,
+	    .debug = c->o.debug,
+	    .jail = !c->o.no_jail && jail_enabled_by_env(),
+	    .cpu_quota_us = c->o.cpu_quota_us,
+	    .cpu_period_us = c->o.cpu_period_us,
+	    /* For kernel debugging (e.g. initcall_debug); not a user-facing option. */
+	    .cmdline_extra = getenv("SANDBOX_KERNEL_CMDLINE_EXTRA"),
 	};
 	c->cfg.net_arg = net_sandbox_vmm_arg(&c->net);
 	c->cfg.net_fd = net_sandbox_tap_fd(&c->net);
@@ -410,18 +413,18 @@ static int run_session(struct run_ctx *c, struct session_result *res, struct sbx
 	if (c->o.tty && c->o.interactive)
 		tty_make_raw(STDIN_FILENO);
 	struct session_cfg scfg = {
-		.listen_fd = c->listen_fd,
-		.vmm = &c->vmm,
-		.sigfd = c->sigfd,
-		.run_payload = c->payload,
-		.run_len = c->payload_len,
-		.tty = c->o.tty,
-		.interactive = c->o.interactive,
-		.boot_timeout_ms = boot_timeout_ms(),
-		/* Once the clone runs, its memory is mapped: the template may be replaced. */
-		.on_ready = vm_ready,
-		.ready_ctx = c,
-		.hooks = c->ext ? c->ext->hooks : NULL,
+	    .listen_fd = c->listen_fd,
+	    .vmm = &c->vmm,
+	    .sigfd = c->sigfd,
+	    .run_payload = c->payload,
+	    .run_len = c->payload_len,
+	    .tty = c->o.tty,
+	    .interactive = c->o.interactive,
+	    .boot_timeout_ms = boot_timeout_ms(),
+	    /* Once the clone runs, its memory is mapped: the template may be replaced. */
+	    .on_ready = vm_ready,
+	    .ready_ctx = c,
+	    .hooks = c->ext ? c->ext->hooks : NULL,
 	};
 	int r = session_run(&scfg, res, err);
 	tty_restore();

@@ -30,7 +30,7 @@ struct run_opts {
 	bool interactive;
 	bool debug;
 	bool no_template; /* cold boot instead of restoring the VM template */
-	bool no_jail; /* --no-jail: the VMM runs unjailed (debugging only) */
+	bool no_jail;	  /* --no-jail: the VMM runs unjailed (debugging only) */
 	/* The jailed VMM's cgroup cpu quota: --cpus N gives N periods per period, OCI its
 	 * linux.resources.cpu (shim/monitor.c); 0: none (docs/security.md). */
 	uint64_t cpu_quota_us, cpu_period_us;
@@ -48,7 +48,7 @@ struct run_opts {
 	bool rm;		/* --rm: accepted; the writable layer is always discarded today */
 	struct volume volumes[RUN_MAX_VOLUMES]; /* -v HOSTDIR:CONTAINERDIR[:ro] */
 	size_t n_volumes;
-	const char *user_db;	/* where -u names are looked up (NULL: rootfs); set for images */
+	const char *user_db; /* where -u names are looked up (NULL: rootfs); set for images */
 	struct net_publish publish[NET_MAX_PUBLISH]; /* -p HOSTPORT:CPORT[/proto] */
 	size_t n_publish;
 	bool network_none; /* --network none: the guest gets only lo */

@@ -106,7 +106,8 @@ static int handle_hello(struct session *s, const uint8_t *p, size_t len, struct 
 	if (sbx_hello_decode(p, len, &version, &ready_ns) < 0)
 		return sbx_err_setx(err, EPROTO, "malformed HELLO from the agent");
 	if (version != SBX_PROTO_VERSION)
-		return sbx_err_setx(err, EPROTO, "agent speaks protocol %u, expected %u (rebuild the initramfs)",
+		return sbx_err_setx(err, EPROTO,
+				    "agent speaks protocol %u, expected %u (rebuild the initramfs)",
 				    version, SBX_PROTO_VERSION);
 	s->res->guest_ready_ns = ready_ns;
 	s->res->hello = true;
@@ -119,7 +120,8 @@ static int handle_hello(struct session *s, const uint8_t *p, size_t len, struct 
 		/* The window may have changed while the VM booted. */
 		uint16_t rows, cols;
 		uint8_t ws[4];
-		if (tty_winsize(STDIN_FILENO, &rows, &cols) || tty_winsize(STDOUT_FILENO, &rows, &cols))
+		if (tty_winsize(STDIN_FILENO, &rows, &cols) ||
+		    tty_winsize(STDOUT_FILENO, &rows, &cols))
 			if (outq_push(&s->out, SBX_MSG_WINSIZE, ws,
 				      sbx_winsize_encode(ws, rows, cols)) < 0)
 				return sbx_err_set(err, ENOMEM, "queue WINSIZE");
@@ -140,7 +142,8 @@ static int handle_frame(struct session *s, const struct sbx_frame_hdr *h, const 
 	case SBX_MSG_OOM: /* the guest's OOM kill count (OCI events) */ {
 		uint32_t pid = 0;
 		if (sbx_u32_decode(p, h->len, &pid) < 0)
-			return sbx_err_setx(err, EPROTO, "malformed frame %#x from the agent", h->type);
+			return sbx_err_setx(err, EPROTO, "malformed frame %#x from the agent",
+					    h->type);
 		if (s->cfg->hooks && s->cfg->hooks->on_event)
 			s->cfg->hooks->on_event(s->cfg->hooks->ctx, s, h->type, pid);
 		return 0;
@@ -213,8 +216,9 @@ static int read_conn(struct session *s, struct sbx_err *err)
 			return vmm_died(s, err);
 		if (s->state == S_WAIT_HELLO && !(s->cfg->hooks && s->cfg->hooks->connected))
 			return redial_agent(s);
-		return sbx_err_setx(err, ECONNRESET,
-				    "the guest agent closed the connection before the container exited");
+		return sbx_err_setx(
+		    err, ECONNRESET,
+		    "the guest agent closed the connection before the container exited");
 	}
 	size_t off = 0;
 	while (off < (size_t)n && s->state != S_DONE) {
@@ -245,8 +249,8 @@ static int read_stdin(struct session *s, struct sbx_err *err)
 	if (n <= 0) {
 		s->stdin_open = false;
 		return outq_push(&s->out, SBX_MSG_STDIN_CLOSE, NULL, 0) < 0
-			       ? sbx_err_set(err, ENOMEM, "queue STDIN_CLOSE")
-			       : 0;
+			   ? sbx_err_set(err, ENOMEM, "queue STDIN_CLOSE")
+			   : 0;
 	}
 	if (outq_push(&s->out, SBX_MSG_STDIN, buf, (size_t)n) < 0)
 		return sbx_err_set(err, ENOMEM, "queue STDIN");
@@ -323,8 +327,7 @@ static void fill_pollfds(struct session *s, struct pollfd *p)
 		p[P_LISTEN] = (struct pollfd){.fd = s->cfg->listen_fd, .events = POLLIN};
 	if (s->conn >= 0)
 		p[P_CONN] = (struct pollfd){
-			.fd = s->conn,
-			.events = POLLIN | (s->out.off < s->out.len ? POLLOUT : 0)};
+		    .fd = s->conn, .events = POLLIN | (s->out.off < s->out.len ? POLLOUT : 0)};
 	if (s->state == S_RUNNING && s->stdin_open && s->out.len - s->out.off < OUTQ_HIGH_WATER)
 		p[P_STDIN] = (struct pollfd){.fd = STDIN_FILENO, .events = POLLIN};
 	p[P_SIG] = (struct pollfd){.fd = s->cfg->sigfd, .events = POLLIN};

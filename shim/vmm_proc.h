@@ -12,17 +12,17 @@
 #define VMM_MAX_FS 8u
 
 struct vmm_cfg {
-	unsigned cpus;	   /* cold boot and template build; a restore takes the template's */
+	unsigned cpus; /* cold boot and template build; a restore takes the template's */
 	unsigned memory_mib;
-	const char *disk; /* read-only rootfs image */
+	const char *disk;	 /* read-only rootfs image */
 	const char *restore_dir; /* restore this snapshot instead of booting (docs/templates.md) */
 	const char *snapshot_to; /* template build: snapshot into this dir when the agent says so */
 	bool empty_disk;	 /* template build: a disk slot with no medium, filled on restore */
 	unsigned vsock_cid;
 	const char *vsock_uds;
 	const char *serial_log;
-	const char *boot_timer; /* NULL: none */
-	const char *stderr_log; /* the VMM's stderr goes here unless debug */
+	const char *boot_timer;	   /* NULL: none */
+	const char *stderr_log;	   /* the VMM's stderr goes here unless debug */
 	const char *cmdline_extra; /* appended to the guest kernel command line, or NULL */
 	bool debug;
 	bool jail; /* run the VMM in its jail (shim/jail.h); off: --no-jail, SANDBOX_NO_JAIL=1 */
@@ -35,7 +35,7 @@ struct vmm_cfg {
 	const struct vmm_fs {
 		const char *tag;
 		const char *socket;
-	} *fs;
+	} * fs;
 	unsigned n_fs; /* <= VMM_MAX_FS */
 	/* --net value ("fd=N[,...]"); NULL: a boot gets an empty slot, a restore none. */
 	const char *net_arg;
@@ -46,7 +46,7 @@ struct vmm_proc {
 	pid_t pid;
 	int pidfd; /* readable when the VMM has exited */
 	bool reaped;
-	int status; /* wait status once reaped */
+	int status;	   /* wait status once reaped */
 	struct jail *jail; /* released once the VMM was reaped */
 };
 

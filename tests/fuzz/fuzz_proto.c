@@ -34,7 +34,8 @@ static void check_run(const uint8_t *data, size_t size)
 	       q.n_masked_paths == q2.n_masked_paths && q.n_readonly_paths == q2.n_readonly_paths &&
 	       q.seccomp_len == q2.seccomp_len && q.has_caps == q2.has_caps &&
 	       !memcmp(&q.caps, &q2.caps, sizeof(q.caps)) && q.pids_limit == q2.pids_limit);
-	assert(!q.seccomp_len || !memcmp(q.seccomp, q2.seccomp, q.seccomp_len * sizeof(*q.seccomp)));
+	assert(!q.seccomp_len ||
+	       !memcmp(q.seccomp, q2.seccomp, q.seccomp_len * sizeof(*q.seccomp)));
 	assert(q.has_cgroup == q2.has_cgroup && !memcmp(&q.cgroup, &q2.cgroup, sizeof(q.cgroup)));
 	assert(q.has_exec_secret == q2.has_exec_secret &&
 	       !memcmp(q.exec_secret, q2.exec_secret, sizeof(q.exec_secret)));

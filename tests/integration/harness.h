@@ -310,7 +310,7 @@ __attribute__((unused)) static int h_count_entries(const char *dir)
  */
 struct h_counts {
 	int procs, fds, mounts, entries, taps, leases, cgroups;
-	long ours_kib;	     /* RSS of our processes + file bytes under our roots */
+	long ours_kib;	    /* RSS of our processes + file bytes under our roots */
 	long mem_avail_kib; /* host-wide, informative */
 };
 
@@ -457,7 +457,8 @@ __attribute__((unused)) static long h_du_kib(const char *dir)
 
 __attribute__((unused)) static int h_count_cgroups_ours(void)
 {
-	static const char *const hier[] = {"/sys/fs/cgroup/memory/sandbox", "/sys/fs/cgroup/pids/sandbox",
+	static const char *const hier[] = {"/sys/fs/cgroup/memory/sandbox",
+					   "/sys/fs/cgroup/pids/sandbox",
 					   "/sys/fs/cgroup/cpu/sandbox", "/sys/fs/cgroup/sandbox"};
 	int n = 0;
 	for (size_t i = 0; h_uid_base && i < sizeof(hier) / sizeof(hier[0]); i++) {
@@ -539,9 +540,8 @@ __attribute__((unused)) static void h_counts_print(const char *label, const stru
  * Every count back where it was. Our memory may differ by slack_kib (du rounding, the test's
  * own heap is not counted; a leaked run dir or process is megabytes).
  */
-__attribute__((unused)) static void h_counts_assert_same(const struct h_counts *before,
-							  const struct h_counts *after,
-							  long slack_kib)
+__attribute__((unused)) static void
+h_counts_assert_same(const struct h_counts *before, const struct h_counts *after, long slack_kib)
 {
 	h_counts_print("before", before);
 	h_counts_print("after", after);
