@@ -202,8 +202,12 @@ static int cgroup_of(pid_t pid, char *out, size_t cap, struct sbx_err *err)
 		return sbx_err_set(err, errno, "read %s", path);
 	buf[n] = '\0';
 	const char *line = strstr(buf, "0::/");
-	if (!line || (line != buf && line[-1] != '\n'))
-		return sbx_err_setx(err, ENOENT, "%s: no cgroup2 entry", path);
+	if (!line || (line != buf && line[-1] != '\n')) {
+		/* The kernel lists the cgroup2 hierarchy only once it has been mounted: no
+		 * container cgroup was ever made (a run without OCI resources). */
+		snprintf(out, cap, "/");
+		return 0;
+	}
 	line += 3;
 	size_t len = strcspn(line, "\n");
 	/* Bounded, and no way up out of the hierarchy's mount. */
