@@ -217,32 +217,25 @@ static void h_free(struct cmd_result *r)
 	free(r->err);
 }
 
-/* Number of live processes whose comm is name (zombies excluded). */
-__attribute__((unused)) static int h_count_procs(const char *name)
+/* A process's command line, arguments joined by spaces, in buf ("" when it is gone). */
+static void h_cmdline(const char *pid, char *buf, size_t cap)
 {
-	DIR *d = opendir("/proc");
-	int n = 0;
-	struct dirent *e;
-	while (d && (e = readdir(d))) {
-		char p[300], comm[64] = "", state = 0;
-		if (e->d_name[0] < '0' || e->d_name[0] > '9')
-			continue;
-		snprintf(p, sizeof(p), "/proc/%s/stat", e->d_name);
-		FILE *f = fopen(p, "r");
-		if (!f)
-			continue;
-		if (fscanf(f, "%*d (%63[^)]) %c", comm, &state) == 2 && !strcmp(comm, name) &&
-		    state != 'Z')
-			n++;
+	char p[300];
+	snprintf(p, sizeof(p), "/proc/%s/cmdline", pid);
+	FILE *f = fopen(p, "r");
+	size_t len = f ? fread(buf, 1, cap - 1, f) : 0;
+	if (f)
 		fclose(f);
-	}
-	if (d)
-		closedir(d);
-	return n;
+	for (size_t i = 0; i < len; i++)
+		buf[i] = buf[i] ? buf[i] : ' ';
+	buf[len] = '\0';
 }
 
-/* Live processes named comm whose command line mentions text. */
-__attribute__((unused)) static int h_count_procs_mentioning(const char *comm_want, const char *text)
+/*
+ * Live processes (zombies excluded) whose comm is comm_want (or, with prefix, starts with it)
+ * and, when text is set, whose command line mentions text; *first (if set): the first one's pid.
+ */
+static int h_scan_procs(const char *comm_want, bool prefix, const char *text, pid_t *first)
 {
 	DIR *d = opendir("/proc");
 	int n = 0;
@@ -254,22 +247,34 @@ __attribute__((unused)) static int h_count_procs_mentioning(const char *comm_wan
 		snprintf(p, sizeof(p), "/proc/%s/stat", e->d_name);
 		FILE *f = fopen(p, "r");
 		bool match = f && fscanf(f, "%*d (%63[^)]) %c", comm, &state) == 2 &&
-			     !strcmp(comm, comm_want) && state != 'Z';
+			     state != 'Z' &&
+			     (prefix ? !strncmp(comm, comm_want, strlen(comm_want))
+				     : !strcmp(comm, comm_want));
 		if (f)
 			fclose(f);
-		snprintf(p, sizeof(p), "/proc/%s/cmdline", e->d_name);
-		f = match ? fopen(p, "r") : NULL;
-		size_t len = f ? fread(args, 1, sizeof(args) - 1, f) : 0;
-		if (f)
-			fclose(f);
-		for (size_t i = 0; i < len; i++)
-			args[i] = args[i] ? args[i] : ' ';
-		args[len] = '\0';
-		n += match && strstr(args, text) != NULL;
+		if (match && text) {
+			h_cmdline(e->d_name, args, sizeof(args));
+			match = strstr(args, text) != NULL;
+		}
+		if (match && first && n == 0)
+			*first = atoi(e->d_name);
+		n += match;
 	}
 	if (d)
 		closedir(d);
 	return n;
+}
+
+/* Number of live processes whose comm is name (zombies excluded). */
+__attribute__((unused)) static int h_count_procs(const char *name)
+{
+	return h_scan_procs(name, false, NULL, NULL);
+}
+
+/* Live processes named comm whose command line mentions text. */
+__attribute__((unused)) static int h_count_procs_mentioning(const char *comm_want, const char *text)
+{
+	return h_scan_procs(comm_want, false, text, NULL);
 }
 
 /*
@@ -280,8 +285,7 @@ __attribute__((unused)) static int h_count_procs_mentioning(const char *comm_wan
  */
 __attribute__((unused)) static int h_count_vmms_using(const char *path)
 {
-	return h_count_procs_mentioning("sandbox-vmm", path) +
-	       h_count_procs_mentioning("sandbox-vmm-tes", path);
+	return h_scan_procs("sandbox-vmm", true, path, NULL);
 }
 
 /* Entries in a directory (0 when it does not exist). */
@@ -420,17 +424,10 @@ __attribute__((unused)) static void h_count_procs_ours(struct h_counts *c)
 	DIR *d = opendir("/proc");
 	struct dirent *e;
 	while (d && (e = readdir(d))) {
-		char p[300], args[8192];
+		char args[8192];
 		if (e->d_name[0] < '0' || e->d_name[0] > '9' || atoi(e->d_name) == getpid())
 			continue;
-		snprintf(p, sizeof(p), "/proc/%s/cmdline", e->d_name);
-		FILE *f = fopen(p, "r");
-		size_t len = f ? fread(args, 1, sizeof(args) - 1, f) : 0;
-		if (f)
-			fclose(f);
-		for (size_t i = 0; i < len; i++)
-			args[i] = args[i] ? args[i] : ' ';
-		args[len] = '\0';
+		h_cmdline(e->d_name, args, sizeof(args));
 		if (!h_mentions_root(args) && !h_descends_from_us(atoi(e->d_name)))
 			continue;
 		if (getenv("H_COUNTS_VERBOSE"))
@@ -567,7 +564,7 @@ h_counts_assert_same(const struct h_counts *before, const struct h_counts *after
 /* A failed command's status, stdout and stderr (truncated) on stderr. */
 __attribute__((unused)) static void h_show(const char *what, const struct cmd_result *r)
 {
-	fprintf(stderr, "[%s] status=%d\n--- stdout ---\n%.600s\n--- stderr ---\n%.2000s\n", what,
+	fprintf(stderr, "[%s] status=%d\n--- stdout ---\n%.2000s\n--- stderr ---\n%.2000s\n", what,
 		r->status, r->out, r->err);
 }
 
@@ -642,32 +639,8 @@ __attribute__((unused)) static int h_bg_wait(struct h_bg *b, int timeout_s)
 /* The pid of a live sandbox-vmm whose command line (its --id) mentions root, or 0. */
 __attribute__((unused)) static pid_t h_vmm_pid_using(const char *root)
 {
-	DIR *d = opendir("/proc");
-	struct dirent *e;
 	pid_t found = 0;
-	while (d && (e = readdir(d)) && !found) {
-		char p[300], comm[64] = "", state = 0, args[8192];
-		if (e->d_name[0] < '0' || e->d_name[0] > '9')
-			continue;
-		snprintf(p, sizeof(p), "/proc/%s/stat", e->d_name);
-		FILE *f = fopen(p, "r");
-		bool vmm = f && fscanf(f, "%*d (%63[^)]) %c", comm, &state) == 2 &&
-			   !strncmp(comm, "sandbox-vmm", 11) && state != 'Z';
-		if (f)
-			fclose(f);
-		snprintf(p, sizeof(p), "/proc/%s/cmdline", e->d_name);
-		f = vmm ? fopen(p, "r") : NULL;
-		size_t len = f ? fread(args, 1, sizeof(args) - 1, f) : 0;
-		if (f)
-			fclose(f);
-		for (size_t i = 0; i < len; i++)
-			args[i] = args[i] ? args[i] : ' ';
-		args[len] = '\0';
-		if (vmm && strstr(args, root))
-			found = atoi(e->d_name);
-	}
-	if (d)
-		closedir(d);
+	h_scan_procs("sandbox-vmm", true, root, &found);
 	return found;
 }
 

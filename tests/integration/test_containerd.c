@@ -29,19 +29,13 @@ static pid_t containerd_pid = -1;
 	}
 #define RUNC_OPTS "--runc-binary", sandbox_bin, "--runc-root", runc_root
 
-static void show(const char *what, const struct cmd_result *r)
-{
-	fprintf(stderr, "[%s] status=%d\n--- stdout ---\n%.800s\n--- stderr ---\n%.1500s\n", what,
-		r->status, r->out, r->err);
-}
-
 /* Runs a command that must succeed; its result is freed. */
 static void ok(const char *what, char *const argv[])
 {
 	struct cmd_result r;
 	h_run(argv, &r);
 	if (r.status != 0)
-		show(what, &r);
+		h_show(what, &r);
 	ck_assert_msg(r.status == 0, "%s failed", what);
 	h_free(&r);
 }
@@ -95,7 +89,7 @@ START_TEST(run_rm_exit_status)
 		  "echo hello-$((6*7)); exit 3"),
 	      &r);
 	if (r.status != 3)
-		show("ctr run --rm", &r);
+		h_show("ctr run --rm", &r);
 	ck_assert_int_eq(r.status, 3);
 	ck_assert_ptr_nonnull(strstr(r.out, "hello-42"));
 	h_free(&r);
@@ -113,7 +107,7 @@ START_TEST(detached_exec_ps_events_sigkill)
 		  "echo out-$((6*7)); exit 5"),
 	      &r);
 	if (r.status != 5)
-		show("ctr task exec", &r);
+		h_show("ctr task exec", &r);
 	ck_assert_int_eq(r.status, 5);
 	ck_assert_ptr_nonnull(strstr(r.out, "out-42"));
 	h_free(&r);
@@ -121,7 +115,7 @@ START_TEST(detached_exec_ps_events_sigkill)
 	/* The pids are the guest's: there are no host pids for them (docs/oci.md). */
 	h_run(CTR("task", "ps", "ctr-d"), &r);
 	if (r.status != 0)
-		show("ctr task ps", &r);
+		h_show("ctr task ps", &r);
 	ck_assert_int_eq(r.status, 0);
 	ck_assert_ptr_nonnull(strstr(r.out, "PID"));
 	h_free(&r);
@@ -130,7 +124,7 @@ START_TEST(detached_exec_ps_events_sigkill)
 	snprintf(root, sizeof(root), "%s/%s", runc_root, NS);
 	h_run((char *const[]){sandbox_bin, "--root", root, "events", "--stats", "ctr-d", NULL}, &r);
 	if (r.status != 0)
-		show("sandbox events --stats", &r);
+		h_show("sandbox events --stats", &r);
 	ck_assert_int_eq(r.status, 0);
 	ck_assert_ptr_nonnull(strstr(r.out, "{\"type\":\"stats\",\"id\":\"ctr-d\""));
 	ck_assert_ptr_nonnull(strstr(r.out, "\"cpu\":{\"usage\":{\"total\":"));
@@ -144,7 +138,7 @@ START_TEST(detached_exec_ps_events_sigkill)
 	 */
 	h_run(CTR("task", "metrics", "ctr-d"), &r);
 	if (r.status != 0 || !strstr(r.out, "402653184"))
-		show("ctr task metrics", &r);
+		h_show("ctr task metrics", &r);
 	ck_assert_int_eq(r.status, 0);
 	ck_assert_ptr_nonnull(strstr(r.out, "memory.usage_in_bytes"));
 	ck_assert_ptr_nonnull(strstr(r.out, "402653184"));
@@ -154,7 +148,7 @@ START_TEST(detached_exec_ps_events_sigkill)
 	wait_stopped("ctr-d");
 	h_run(CTR("task", "delete", "ctr-d"), &r);
 	if (r.status != 0 || !strstr(r.err, "137"))
-		show("ctr task delete", &r);
+		h_show("ctr task delete", &r);
 	ck_assert_int_eq(r.status, 0);
 	ck_assert_msg(strstr(r.err, "exit code 137") != NULL, "status of SIGKILL is not 137");
 	h_free(&r);
@@ -190,7 +184,7 @@ START_TEST(detached_sigterm)
 	struct cmd_result r;
 	h_run(CTR("task", "delete", "ctr-t"), &r);
 	if (r.status != 0 || !strstr(r.err, "exit code 7"))
-		show("ctr task delete", &r);
+		h_show("ctr task delete", &r);
 	ck_assert_int_eq(r.status, 0);
 	ck_assert_ptr_nonnull(strstr(r.err, "exit code 7"));
 	h_free(&r);
@@ -225,7 +219,7 @@ START_TEST(bad_options_leave_nothing)
 		struct cmd_result r;
 		h_run(cases[i].argv, &r); /* h_run leaves only fds 0-2 open: fd 3 is closed */
 		if (r.status != 125 || !strstr(r.err, cases[i].msg))
-			show(cases[i].msg, &r);
+			h_show(cases[i].msg, &r);
 		ck_assert_int_eq(r.status, 125);
 		ck_assert_ptr_nonnull(strstr(r.err, cases[i].msg));
 		const char *nl = strchr(r.err, '\n');

@@ -127,12 +127,6 @@ static void write_config(void)
 	ck_assert_int_eq(fclose(f), 0);
 }
 
-static void show(const char *what, const struct cmd_result *r)
-{
-	fprintf(stderr, "[%s] status=%d\n--- stdout ---\n%.2000s\n--- stderr ---\n%.2000s\n", what,
-		r->status, r->out, r->err);
-}
-
 /* Both VM runs happen once, before the checks (which each read their output). */
 static void run_containers(void)
 {
@@ -148,7 +142,7 @@ static void run_containers(void)
 	shell(cmd);
 	write_config();
 	h_run(OCI("run", "--bundle", bundle, "gsec1"), &oci_run);
-	show("OCI run", &oci_run);
+	h_show("OCI run", &oci_run);
 	char *const plain[] = {h_path("sandbox"),
 			       "run",
 			       h_mode(),
@@ -160,7 +154,7 @@ static void run_containers(void)
 			       STATUS_LINES "/opt/vsock_probe; echo vsock_rc=$?",
 			       NULL};
 	h_run(h_argv(plain), &plain_run);
-	show("plain run", &plain_run);
+	h_show("plain run", &plain_run);
 }
 
 static void nothing_left(void)
@@ -283,7 +277,7 @@ START_TEST(bad_profile_refused_before_boot)
 	shell(cmd);
 	struct cmd_result r;
 	h_run(OCI("run", "--bundle", bundle, "gsec2"), &r);
-	show("bad profile", &r);
+	h_show("bad profile", &r);
 	ck_assert_int_eq(r.status, 125);
 	ck_assert_ptr_nonnull(strstr(r.err, "unknown action 'SCMP_ACT_MAYBE'"));
 	h_free(&r);

@@ -1,8 +1,9 @@
 /*
  * `sandbox run IMAGE` end to end: OCI layouts built with rootfs/build-oci-image.sh (and hostile
  * ones with image_fixture.py), loaded with `sandbox load` into a temp store, run in real VMs.
- * Five VM runs in all (the fifth a detached container, exec'd into): the image config's Entrypoint/Cmd/Env/WorkingDir/User, docker's
- * overrides and the erofs cache are checked together; failures before a VM cost no boot.
+ * Five VM runs in all (the fifth a detached container, exec'd into): the image config's
+ * Entrypoint/Cmd/Env/WorkingDir/User, docker's overrides and the erofs cache are checked together;
+ * failures before a VM cost no boot.
  */
 #include "harness.h"
 
@@ -18,18 +19,12 @@ static char cfg_digest[128]; /* manifest digest of the "cfgtest" image */
 		h_path("sandbox"), "run", h_mode(), "--root", store, __VA_ARGS__, NULL             \
 	}
 
-static void show(const char *what, const struct cmd_result *r)
-{
-	fprintf(stderr, "[%s] status=%d\n--- stdout ---\n%.600s\n--- stderr ---\n%.2000s\n", what,
-		r->status, r->out, r->err);
-}
-
 static void must(char *const argv[], const char *what)
 {
 	struct cmd_result r;
 	h_run(argv, &r);
 	if (r.status != 0) {
-		show(what, &r);
+		h_show(what, &r);
 		ck_abort_msg("%s failed", what);
 	}
 	h_free(&r);
@@ -42,7 +37,7 @@ static const char *build_layout(char *const argv[])
 	struct cmd_result r;
 	h_run(argv, &r);
 	if (r.status != 0)
-		show("build-oci-image.sh", &r);
+		h_show("build-oci-image.sh", &r);
 	ck_assert_int_eq(r.status, 0);
 	ck_assert_int_eq(sscanf(r.out, "%127s", digest), 1);
 	h_free(&r);
@@ -175,12 +170,12 @@ START_TEST(test_bad_images_fail_cleanly)
 	h_free(&r);
 
 	h_run(h_argv(SBX("evil-path", "true")), &r);
-	show("evil-path", &r);
+	h_show("evil-path", &r);
 	ck_assert_int_eq(r.status, 125);
 	ck_assert_ptr_nonnull(strstr(r.err, "'..' in path"));
 	h_free(&r);
 	h_run(h_argv(SBX("evil-link", "true")), &r);
-	show("evil-link", &r);
+	h_show("evil-link", &r);
 	ck_assert_int_eq(r.status, 125);
 	ck_assert_ptr_nonnull(strstr(r.err, "outside the rootfs"));
 	h_free(&r);
@@ -202,7 +197,7 @@ START_TEST(test_run_busybox_image)
 {
 	struct cmd_result r;
 	h_run(h_argv(SBX("busybox", "echo", "hi")), &r);
-	show("busybox echo hi", &r);
+	h_show("busybox echo hi", &r);
 	ck_assert_int_eq(r.status, 0);
 	ck_assert_str_eq(r.out, "hi\n");
 	h_free(&r);
@@ -214,7 +209,7 @@ START_TEST(test_image_config_applies)
 {
 	struct cmd_result r;
 	h_run(h_argv(SBX("cfgtest")), &r);
-	show("cfgtest", &r);
+	h_show("cfgtest", &r);
 	ck_assert_int_eq(r.status, 0);
 	ck_assert_ptr_nonnull(strstr(r.out, "default-cmd FOO=image BAR=keep PWD=/etc UID=65534\n"));
 	ck_assert_ptr_nonnull(strstr(r.out, "\nkeep\nnew\n")); /* /opt/old whited out */
@@ -235,7 +230,7 @@ START_TEST(test_overrides_use_cache)
 	h_run(h_argv(SBX("--rm", "-e", "FOO=cli", "-w", "/", "-u", "0:0", "cfgtest",
 			 "echo override FOO=$FOO BAR=$BAR PWD=$(pwd) UID=$(id -u)")),
 	      &r);
-	show("cfgtest overrides", &r);
+	h_show("cfgtest overrides", &r);
 	ck_assert_int_eq(r.status, 0);
 	ck_assert_str_eq(r.out, "override FOO=cli BAR=keep PWD=/ UID=0\n");
 	ck_assert_ptr_null(strstr(r.err, "built the root filesystem"));
@@ -252,7 +247,7 @@ START_TEST(test_entrypoint_override)
 {
 	struct cmd_result r;
 	h_run(h_argv(SBX("--entrypoint", "/bin/echo", "cfgtest", "hi", "there")), &r);
-	show("cfgtest --entrypoint", &r);
+	h_show("cfgtest --entrypoint", &r);
 	ck_assert_int_eq(r.status, 0);
 	ck_assert_str_eq(r.out, "hi there\n");
 	h_free(&r);
@@ -276,7 +271,7 @@ START_TEST(test_detached_lifecycle)
 		  "mkdir -p /w && echo detached-web > /w/index.html && httpd -p 80 -h /w; "
 		  "echo started; while true; do sleep 1; done"),
 	      &r);
-	show("run -d", &r);
+	h_show("run -d", &r);
 	ck_assert_int_eq(r.status, 0);
 	ck_assert_str_eq(r.out, "web\n");
 	h_free(&r);
@@ -288,7 +283,7 @@ START_TEST(test_detached_lifecycle)
 	h_free(&r);
 
 	h_run(DET("ps"), &r);
-	show("ps", &r);
+	h_show("ps", &r);
 	ck_assert_int_eq(r.status, 0);
 	ck_assert_ptr_nonnull(strstr(r.out, "web "));
 	ck_assert_ptr_nonnull(strstr(r.out, " running "));
@@ -299,7 +294,7 @@ START_TEST(test_detached_lifecycle)
 	h_free(&r);
 
 	h_run(DET("exec", "-i", "web", "echo", "hi"), &r);
-	show("exec", &r);
+	h_show("exec", &r);
 	ck_assert_int_eq(r.status, 0);
 	ck_assert_str_eq(r.out, "hi\n");
 	h_free(&r);
@@ -307,13 +302,13 @@ START_TEST(test_detached_lifecycle)
 	ck_assert_ptr_nonnull(strstr(h_http_get("127.0.0.1", port, 120), "detached-web"));
 
 	h_run(DET("logs", "web"), &r);
-	show("logs", &r);
+	h_show("logs", &r);
 	ck_assert_int_eq(r.status, 0);
 	ck_assert_ptr_nonnull(strstr(r.out, "started\n"));
 	h_free(&r);
 
 	h_run(DET("stop", "-t", "2", "web"), &r);
-	show("stop", &r);
+	h_show("stop", &r);
 	ck_assert_int_eq(r.status, 0);
 	h_free(&r);
 	ck_assert_msg(h_count_vmms_using(state) == 0, "the VMM outlived stop");
@@ -322,7 +317,7 @@ START_TEST(test_detached_lifecycle)
 	ck_assert_ptr_null(strstr(r.out, "web "));
 	h_free(&r);
 	h_run(DET("ps", "-a"), &r);
-	show("ps -a", &r);
+	h_show("ps -a", &r);
 	ck_assert_ptr_nonnull(strstr(r.out, " exited ("));
 	h_free(&r);
 

@@ -24,27 +24,10 @@ static char work[] = "/tmp/sandbox-test-oci-work.XXXXXX";
 		h_path("sandbox"), "--root", root, __VA_ARGS__, NULL                               \
 	}
 
-static void show(const char *what, const struct cmd_result *r)
-{
-	fprintf(stderr, "[%s] status=%d\n--- stdout ---\n%.600s\n--- stderr ---\n%.1000s\n", what,
-		r->status, r->out, r->err);
-}
-
 static void assert_nothing_left(void)
 {
 	ck_assert_msg(h_count_entries(root) == 0, "state left behind in %s", root);
 	ck_assert_msg(h_count_vmms_using(root) == 0, "a sandbox-vmm of ours was left running");
-}
-
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	static char buf[65536];
-	size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
-	if (f)
-		fclose(f);
-	buf[n] = '\0';
-	return buf;
 }
 
 static void write_file(const char *path, const char *text)
@@ -84,7 +67,7 @@ static char *make_bundle(const char *name, const char *args_json, bool keep_term
 	h_free(&r);
 	snprintf(path, sizeof(path), "%s/config.json", dir);
 	static char buf[16384];
-	snprintf(buf, sizeof(buf), "%s", slurp(path));
+	snprintf(buf, sizeof(buf), "%s", h_slurp(path));
 	spec = buf;
 	char args[1024], rootp[700];
 	snprintf(args, sizeof(args), "\"args\": %s", args_json);
@@ -105,7 +88,7 @@ static void add_linux(const char *dir, const char *extra)
 	char path[600], with[1024];
 	static char buf[16384];
 	snprintf(path, sizeof(path), "%s/config.json", dir);
-	snprintf(buf, sizeof(buf), "%s", slurp(path));
+	snprintf(buf, sizeof(buf), "%s", h_slurp(path));
 	snprintf(with, sizeof(with), "\"linux\": {%s", extra);
 	replace(buf, sizeof(buf), "\"linux\": {", with);
 	write_file(path, buf);
@@ -140,7 +123,7 @@ static void expect_fail(char *const argv[], const char *want)
 	struct cmd_result r;
 	h_run(argv, &r);
 	if (r.status != 125 || !strstr(r.err, want))
-		show(want, &r);
+		h_show(want, &r);
 	ck_assert_int_eq(r.status, 125);
 	ck_assert_msg(strstr(r.err, want), "stderr '%s' lacks '%s'", r.err, want);
 	ck_assert_msg(strchr(r.err, '\n') == r.err + r.err_len - 1, "not one line: '%s'", r.err);
@@ -151,7 +134,7 @@ static void expect_ok(char *const argv[], struct cmd_result *r)
 {
 	h_run(argv, r);
 	if (r->status != 0)
-		show(argv[3], r);
+		h_show(argv[3], r);
 	ck_assert_int_eq(r->status, 0);
 }
 
@@ -202,7 +185,7 @@ START_TEST(test_errors_leave_nothing)
 	ck_assert_int_ne(r.status, 0);
 	h_free(&r);
 	ck_assert_ptr_nonnull(
-	    strstr(slurp(log), "{\"level\":\"error\",\"msg\":\"container nope does not exist\""));
+	    strstr(h_slurp(log), "{\"level\":\"error\",\"msg\":\"container nope does not exist\""));
 	assert_nothing_left();
 }
 END_TEST
@@ -257,7 +240,7 @@ static bool running(pid_t pid)
 static bool wait_for_text(const char *path, const char *text, int timeout_s)
 {
 	for (int i = 0; i < timeout_s * 10; i++) {
-		if (strstr(slurp(path), text))
+		if (strstr(h_slurp(path), text))
 			return true;
 		usleep(100000);
 	}
@@ -281,8 +264,8 @@ START_TEST(test_lifecycle)
 	snprintf(cgp, sizeof(cgp), "\"cgroupsPath\": \"/%s\",", host_cg);
 	add_linux(b, cgp);
 	int st = create_to_files(b, "c1", pidfile, out, err);
-	ck_assert_msg(st == 0, "create: %d: %s", st, slurp(err));
-	pid_t pid = atoi(slurp(pidfile));
+	ck_assert_msg(st == 0, "create: %d: %s", st, h_slurp(err));
+	pid_t pid = atoi(h_slurp(pidfile));
 	ck_assert_int_gt(pid, 1);
 	expect_status("c1", "created");
 	struct cmd_result r;
@@ -298,8 +281,8 @@ START_TEST(test_lifecycle)
 	snprintf(out2, sizeof(out2), "%s/out2", work);
 	snprintf(err2, sizeof(err2), "%s/err2", work);
 	ck_assert_int_eq(create_to_files(b, "c1", pidfile, out2, err2), 125);
-	ck_assert_msg(strstr(slurp(err2), "container with id exists: c1"), "%s", slurp(err2));
-	ck_assert_int_eq(atoi(slurp(pidfile)), pid);
+	ck_assert_msg(strstr(h_slurp(err2), "container with id exists: c1"), "%s", h_slurp(err2));
+	ck_assert_int_eq(atoi(h_slurp(pidfile)), pid);
 	expect_ok(OCI("start", "c1"), &r);
 	h_free(&r);
 	expect_status("c1", "running");
@@ -317,7 +300,7 @@ START_TEST(test_lifecycle)
 		  "echo $FOO $(pwd) $(id -u); exit 5"),
 	      &r);
 	if (r.status != 5)
-		show("exec", &r);
+		h_show("exec", &r);
 	ck_assert_int_eq(r.status, 5);
 	ck_assert_str_eq(r.out, "bar /tmp 65534\n");
 	h_free(&r);
@@ -335,11 +318,11 @@ START_TEST(test_lifecycle)
 	if (access("/sys/fs/cgroup/memory/cgroup.procs", F_OK) == 0) {
 		char procs[64];
 		snprintf(procs, sizeof(procs), "%d\n", (int)pid);
-		ck_assert_msg(strstr(slurp(host_cg_file("cgroup.procs")), procs),
+		ck_assert_msg(strstr(h_slurp(host_cg_file("cgroup.procs")), procs),
 			      "monitor %d not in %s: %s", (int)pid, host_cg_mem,
-			      slurp(host_cg_file("cgroup.procs")));
-		ck_assert_int_eq(atoll(slurp(host_cg_file("memory.limit_in_bytes"))), (256LL + 128)
-											  << 20);
+			      h_slurp(host_cg_file("cgroup.procs")));
+		ck_assert_int_eq(atoll(h_slurp(host_cg_file("memory.limit_in_bytes"))),
+				 (256LL + 128) << 20);
 	}
 	/* A connection without the container's exec secret is refused. */
 	char secret[600], saved[700], cmd[1500];
@@ -354,20 +337,20 @@ START_TEST(test_lifecycle)
 	expect_fail(OCI("exec", "c1"), "no command given");
 	expect_fail(OCI("delete", "c1"), "cannot delete container c1 that is not stopped: running");
 	/* The traps are set once out-line shows (the guest's shell starts slowly when emulated). */
-	ck_assert_msg(wait_for_text(out, "out-line\n", 120), "no out-line in '%s'", slurp(out));
+	ck_assert_msg(wait_for_text(out, "out-line\n", 120), "no out-line in '%s'", h_slurp(out));
 	expect_ok(OCI("kill", "c1", "SIGUSR1"), &r);
 	h_free(&r);
 	if (!wait_for_text(out, "got-usr1", 120))
-		fprintf(stderr, "container stderr: %s\n", slurp(err));
-	ck_assert_msg(wait_for_text(out, "got-usr1", 1), "no got-usr1 in '%s'", slurp(out));
+		fprintf(stderr, "container stderr: %s\n", h_slurp(err));
+	ck_assert_msg(wait_for_text(out, "got-usr1", 1), "no got-usr1 in '%s'", h_slurp(out));
 	expect_ok(OCI("kill", "c1", "15"), &r);
 	h_free(&r);
 	ck_assert_int_eq(wait_monitor(pid, 120), 42);
 	expect_status("c1", "stopped");
 	expect_fail(OCI("kill", "c1", "KILL"), "container not running");
 	expect_fail(OCI("start", "c1"), "cannot start a container that has stopped");
-	ck_assert_ptr_nonnull(strstr(slurp(out), "out-line\n"));
-	ck_assert_ptr_nonnull(strstr(slurp(err), "err-line\n"));
+	ck_assert_ptr_nonnull(strstr(h_slurp(out), "out-line\n"));
+	ck_assert_ptr_nonnull(strstr(h_slurp(err), "err-line\n"));
 	expect_ok(OCI("delete", "c1"), &r);
 	h_free(&r);
 	expect_fail(OCI("state", "c1"), "container c1 does not exist");
@@ -391,7 +374,7 @@ START_TEST(test_oom_event)
 	char path[600], *spec;
 	static char buf[16384];
 	snprintf(path, sizeof(path), "%s/config.json", b);
-	snprintf(buf, sizeof(buf), "%s", slurp(path));
+	snprintf(buf, sizeof(buf), "%s", h_slurp(path));
 	spec = buf;
 	replace(spec, sizeof(buf), "\"resources\": {",
 		"\"resources\": {\"memory\": {\"limit\": 16777216}, ");
@@ -404,8 +387,8 @@ START_TEST(test_oom_event)
 	snprintf(err, sizeof(err), "%s/err6", work);
 	snprintf(ev, sizeof(ev), "%s/events6", work);
 	int st = create_to_files(b, "c6", pidfile, out, err);
-	ck_assert_msg(st == 0, "create: %d: %s", st, slurp(err));
-	pid_t pid = atoi(slurp(pidfile));
+	ck_assert_msg(st == 0, "create: %d: %s", st, h_slurp(err));
+	pid_t pid = atoi(h_slurp(pidfile));
 	struct cmd_result r;
 	expect_ok(OCI("start", "c6"), &r);
 	h_free(&r);
@@ -420,8 +403,8 @@ START_TEST(test_oom_event)
 	ck_assert_int_eq(wait_monitor(pid, 240), 137);
 	int est;
 	ck_assert_int_eq(waitpid(events, &est, 0), events);
-	ck_assert_msg(strstr(slurp(ev), "{\"type\":\"oom\",\"id\":\"c6\"}"), "events: %s",
-		      slurp(ev));
+	ck_assert_msg(strstr(h_slurp(ev), "{\"type\":\"oom\",\"id\":\"c6\"}"), "events: %s",
+		      h_slurp(ev));
 	expect_ok(OCI("delete", "c6"), &r);
 	h_free(&r);
 	assert_nothing_left();
@@ -434,7 +417,7 @@ START_TEST(test_run_attached_exit_code)
 			      busybox_rootfs());
 	struct cmd_result r;
 	h_run(OCI("run", "--bundle", b, "c2"), &r);
-	show("run", &r);
+	h_show("run", &r);
 	ck_assert_int_eq(r.status, 3);
 	ck_assert_str_eq(r.out, "hi-sandbox\n"); /* hostname from the spec */
 	h_free(&r);
@@ -450,7 +433,7 @@ START_TEST(test_delete_force_running_and_created)
 	snprintf(out, sizeof(out), "%s/out3", work);
 	snprintf(err, sizeof(err), "%s/err3", work);
 	ck_assert_int_eq(create_to_files(b, "c3", pidfile, out, err), 0);
-	pid_t pid = atoi(slurp(pidfile));
+	pid_t pid = atoi(h_slurp(pidfile));
 	struct cmd_result r;
 	expect_ok(OCI("start", "c3"), &r);
 	h_free(&r);
@@ -460,7 +443,7 @@ START_TEST(test_delete_force_running_and_created)
 	assert_nothing_left();
 	/* A created container may be deleted without --force (runc does the same). */
 	ck_assert_int_eq(create_to_files(b, "c4", pidfile, out, err), 0);
-	pid = atoi(slurp(pidfile));
+	pid = atoi(h_slurp(pidfile));
 	expect_ok(OCI("list", "--format", "json"), &r);
 	ck_assert_msg(strstr(r.out, "\"id\": \"c4\"") && strstr(r.out, "\"status\": \"created\""),
 		      "%s", r.out);
@@ -512,7 +495,7 @@ START_TEST(test_console_socket)
 	memcpy(&master, CMSG_DATA(cm), sizeof(int));
 	int st;
 	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
-	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "create: %s", slurp(err));
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "create: %s", h_slurp(err));
 	struct cmd_result r;
 	expect_ok(OCI("start", "c5"), &r);
 	h_free(&r);

@@ -31,29 +31,12 @@ static char *sub(const char *name)
 	return b;
 }
 
-static void show(const char *what, const struct cmd_result *r)
-{
-	fprintf(stderr, "[%s] status=%d\n--- stdout ---\n%.800s\n--- stderr ---\n%.1500s\n", what,
-		r->status, r->out, r->err);
-}
-
 static void run_ok(char *const argv[], const char *what, struct cmd_result *r)
 {
 	h_run(argv, r);
 	if (r->status != 0)
-		show(what, r);
+		h_show(what, r);
 	ck_assert_msg(r->status == 0, "%s failed with %d", what, r->status);
-}
-
-static char *slurp(const char *path)
-{
-	static char buf[4096];
-	FILE *f = fopen(path, "r");
-	size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
-	if (f)
-		fclose(f);
-	buf[n] = '\0';
-	return buf;
 }
 
 /* The parent pid of pid (0 when gone). */
@@ -153,12 +136,12 @@ START_TEST(test_rootfs_exit_code_and_root_writes)
 		     "echo out; echo written > /root-write; exit 3"),
 	      &r);
 	if (r.status != 3)
-		show("run --rootfs exit 3", &r);
+		h_show("run --rootfs exit 3", &r);
 	ck_assert_int_eq(r.status, 3);
 	ck_assert_msg(strstr(r.out, "out") != NULL, "stdout: %s", r.out);
 	char path[4300];
 	snprintf(path, sizeof(path), "%s/root-write", rootfs);
-	ck_assert_str_eq(slurp(path), "written\n");
+	ck_assert_str_eq(h_slurp(path), "written\n");
 	h_free(&r);
 	assert_nothing_left();
 }
@@ -179,9 +162,9 @@ START_TEST(test_image_volume_memory_cpus)
 		     "echo from-guest > /data/f && nproc && grep MemTotal /proc/meminfo"),
 	      &r);
 	if (r.status != 0)
-		show("run image -v --memory --cpus", &r);
+		h_show("run image -v --memory --cpus", &r);
 	ck_assert_int_eq(r.status, 0);
-	ck_assert_str_eq(slurp(sub("vol/f")), "from-guest\n");
+	ck_assert_str_eq(h_slurp(sub("vol/f")), "from-guest\n");
 	ck_assert_msg(strstr(r.out, "2\n") == r.out, "nproc: %s", r.out);
 	const char *mt = strstr(r.out, "MemTotal:");
 	ck_assert_ptr_nonnull(mt);
@@ -206,7 +189,7 @@ START_TEST(test_interactive_tty)
 	h_run_full((char *const[]){"/usr/bin/script", "-qec", cmd, "/dev/null", NULL}, "hello\n", 6,
 		   NULL, 0, &r);
 	if (r.status != 0 || !strstr(r.out, "got-hello"))
-		show("run -it", &r);
+		h_show("run -it", &r);
 	ck_assert_int_eq(r.status, 0);
 	ck_assert_msg(strstr(r.out, "/dev/pts/") != NULL, "no tty in: %s", r.out);
 	ck_assert_msg(strstr(r.out, "got-hello") != NULL, "stdin did not arrive: %s", r.out);

@@ -69,12 +69,6 @@ static char *read_file(const char *path, char *buf, size_t cap)
 	return buf;
 }
 
-static void show(const char *what, const struct cmd_result *r)
-{
-	fprintf(stderr, "[%s] status=%d\n--- stdout ---\n%.1000s\n--- stderr ---\n%.2000s\n", what,
-		r->status, r->out, r->err);
-}
-
 START_TEST(test_share_read_write_readonly)
 {
 	char rw[4200], ro[4200], vrw[4300], vro[4300], path[4300], buf[256];
@@ -96,7 +90,7 @@ START_TEST(test_share_read_write_readonly)
 			 "if echo x > /srv/ro/x; then echo RO-WRITABLE; else echo ro-refused; fi; "
 			 "cat /srv/ro/keep.txt; grep -c virtiofs /proc/mounts")),
 	      &r);
-	show("share", &r);
+	h_show("share", &r);
 	ck_assert_int_eq(r.status, 0);
 	ck_assert_ptr_nonnull(strstr(r.out, "written-on-host\n"));
 	ck_assert_ptr_nonnull(strstr(r.out, "ro-refused\n"));
@@ -128,7 +122,7 @@ START_TEST(test_sigkill_leaves_no_daemon_or_socket)
 	struct cmd_result r;
 	h_run_full(h_argv(SBX("-v", v, "--", "sh", "-c", "ls /data; echo ready; sleep 600")), NULL,
 		   0, "ready", SIGKILL, &r);
-	show("sigkill", &r);
+	h_show("sigkill", &r);
 	ck_assert_int_eq(r.status, 128 + SIGKILL);
 	/* PR_SET_PDEATHSIG reaches the VMM and virtiofsd (whose own child follows it). */
 	int left = -1;
