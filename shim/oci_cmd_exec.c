@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -233,9 +234,13 @@ static int exec_auth(const char *id, int conn, struct sbx_err *err)
 	if (poll(&p, 1, EXEC_CONNECT_TIMEOUT_S * 1000) <= 0)
 		return sbx_err_setx(err, ETIMEDOUT,
 				    "container %s: the exec connection sent nothing", id);
+	/* Nor one that sends half a frame: the guest is not trusted to finish it. */
+	struct timeval tmo = {.tv_sec = EXEC_CONNECT_TIMEOUT_S}, none = {0};
+	setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tmo, sizeof(tmo));
 	struct sbx_frame_hdr h;
 	cleanup_free uint8_t *got = NULL;
 	int r = sbx_frame_recv(conn, &h, &got, err);
+	setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none));
 	bool ok = r == 0 && h.type == SBX_MSG_EXEC_AUTH && h.len == SBX_EXEC_SECRET_LEN &&
 		  sbx_secret_equal(got, want, SBX_EXEC_SECRET_LEN);
 	explicit_bzero(want, sizeof(want));
