@@ -170,6 +170,11 @@ int container_security_join_cgroup(pid_t init_pid, struct sbx_err *err);
 /* OOM kills so far in the container's guest cgroup (memory.events); 0 when there is none.
  * Only the guest's PID 1 looks: host-mode tests have no guest cgroup to read. */
 uint32_t container_security_oom_kills(void);
+/* An fd on that memory.events whose poll() reports POLLPRI once it changed, or -1 (none). */
+int container_security_oom_watch(void);
+/* The count through the watch fd (the read also re-arms its POLLPRI); -errno when the file
+ * is gone (its cgroup removed: poll would report it forever). */
+int container_security_oom_read(int fd, uint32_t *count);
 /* PID 1, at RUN: whether this run makes a container cgroup (else there is nothing to count). */
 void container_security_note_run(const struct sbx_run_req *req);
 

@@ -32,6 +32,11 @@ struct chan {
 	struct sbx_frame_reader rd;
 	struct byteq out, in;
 	bool in_closing, host_gone, exec_done, init_reaped, have_status;
+	/* The container cgroup's memory.events (-1: none) and the OOM kill count sent so far:
+	 * OOM frames go out as the count rises, each with the new total, never twice. */
+	int oom_fd;
+	uint32_t oom_sent;
+	bool oom_watched; /* opened once the workload exec'd: its init makes the cgroup first */
 	int init_status, wstatus;
 	/* Set when the run ends in ERROR instead of EXIT (exec failure, protocol violation). */
 	bool failed;
@@ -269,7 +274,7 @@ static void reap(struct chan *ch)
 
 /* ---- loop ---- */
 
-enum { P_SIG, P_EXEC, P_STATUS, P_HOST, P_OUT, P_ERR, P_IN, P_N };
+enum { P_SIG, P_EXEC, P_STATUS, P_HOST, P_OUT, P_ERR, P_IN, P_OOM, P_N };
 
 static bool chan_done(const struct chan *ch)
 {
@@ -287,6 +292,8 @@ static void chan_fill_poll(const struct chan *ch, struct pollfd *p)
 	p[P_SIG] = (struct pollfd){.fd = ch->sigfd, .events = POLLIN};
 	p[P_EXEC] = (struct pollfd){.fd = ch->c->exec_r, .events = POLLIN};
 	p[P_STATUS] = (struct pollfd){.fd = ch->c->status_r, .events = POLLIN};
+	/* cgroup files signal a change as POLLPRI (and POLLERR) until read again. */
+	p[P_OOM] = (struct pollfd){.fd = ch->oom_fd, .events = POLLPRI};
 	if (!ch->host_gone) {
 		p[P_HOST].fd = ch->host;
 		p[P_HOST].events =
@@ -301,9 +308,40 @@ static void chan_fill_poll(const struct chan *ch, struct pollfd *p)
 		p[P_IN] = (struct pollfd){.fd = ch->s->in_w, .events = POLLOUT};
 }
 
+/* A frame for each rise of the guest's OOM kill count (docs/oci.md, events). */
+static void report_ooms(struct chan *ch, uint32_t count)
+{
+	if (count <= ch->oom_sent || ch->host_gone)
+		return;
+	uint8_t b[4];
+	queue_frame(ch, SBX_MSG_OOM, b, sbx_u32_encode(b, count));
+	ch->oom_sent = count;
+}
+
+/* Reads the count through the watch fd; a file that went away is watched no more. */
+static void read_ooms(struct chan *ch)
+{
+	uint32_t n;
+	if (ch->oom_fd < 0)
+		return;
+	if (container_security_oom_read(ch->oom_fd, &n) < 0)
+		close_fd(&ch->oom_fd);
+	else
+		report_ooms(ch, n);
+}
+
+static void watch_ooms(struct chan *ch)
+{
+	ch->oom_watched = true;
+	ch->oom_fd = container_security_oom_watch();
+	read_ooms(ch);
+}
+
 static int chan_step(struct chan *ch)
 {
 	struct pollfd p[P_N];
+	if (ch->exec_done && !ch->oom_watched)
+		watch_ooms(ch);
 	chan_fill_poll(ch, p);
 	if (poll(p, P_N, -1) < 0)
 		return errno == EINTR ? 0 : -errno;
@@ -324,18 +362,20 @@ static int chan_step(struct chan *ch)
 		read_output(ch, &ch->s->err_r, SBX_MSG_STDERR);
 	if (p[P_IN].revents && ch->s->in_w >= 0)
 		write_stdin(ch);
+	if (p[P_OOM].revents & (POLLPRI | POLLERR))
+		read_ooms(ch);
 	return 0;
 }
 
 static void queue_final(struct chan *ch)
 {
 	int st = ch->have_status ? ch->wstatus : ch->init_status;
-	/* Before EXIT, so the host has it when the container stops (docs/oci.md, events). */
-	uint32_t ooms = container_security_oom_kills();
-	if (ooms) {
-		uint8_t b[4];
-		queue_frame(ch, SBX_MSG_OOM, b, sbx_u32_encode(b, ooms));
-	}
+	/* Before EXIT, so the host has it when the container stops (docs/oci.md, events):
+	 * kills of the last moments, whose notification the loop did not see. */
+	if (ch->oom_fd >= 0)
+		read_ooms(ch);
+	else
+		report_ooms(ch, container_security_oom_kills());
 	if (ch->failed) {
 		uint8_t buf[8 + SBX_ERR_MSG_MAX];
 		size_t n =
@@ -385,6 +425,7 @@ int channel_run(int fd, struct container *c, struct agent_stdio *s, struct sbx_e
 	ch.sigfd = chan_open_sigfd(err);
 	if (ch.sigfd < 0)
 		return ch.sigfd;
+	ch.oom_fd = -1;
 	reap(&ch); /* SIGCHLD may have fired before the signalfd existed */
 	int r = 0;
 	while (r == 0 && !chan_done(&ch))
@@ -400,6 +441,7 @@ int channel_run(int fd, struct container *c, struct agent_stdio *s, struct sbx_e
 	if (ch.init_reaped)
 		c->init_pid = -1; /* nothing left for container_destroy to kill */
 	close(ch.sigfd);
+	close_fd(&ch.oom_fd);
 	sbx_frame_reader_reset(&ch.rd);
 	byteq_free(&ch.out);
 	byteq_free(&ch.in);

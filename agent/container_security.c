@@ -238,23 +238,41 @@ void container_security_note_run(const struct sbx_run_req *req)
 	run_has_cgroup = req->has_cgroup;
 }
 
-uint32_t container_security_oom_kills(void)
+int container_security_oom_watch(void)
 {
 	struct sbx_err err = {0};
-	char buf[512];
 	if (getpid() != 1 || !run_has_cgroup || agent_cgroup_view(&err) < 0)
-		return 0;
-	int fd = open(AGENT_CGROUP_MNT "/" CGROUP_NAME "/memory.events", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0; /* no container cgroup, or no memory controller in it */
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	buf[n > 0 ? n : 0] = '\0';
+		return -1;
+	/* -1 without a container cgroup, or without a memory controller in it. */
+	return open(AGENT_CGROUP_MNT "/" CGROUP_NAME "/memory.events", O_RDONLY | O_CLOEXEC);
+}
+
+int container_security_oom_read(int fd, uint32_t *count)
+{
+	char buf[512];
+	*count = 0;
+	/* The kernel's file: still bounded, a line we do not find counts as none. */
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
 	const char *p = strstr(buf, "oom_kill ");
 	if (!p || (p != buf && p[-1] != '\n'))
 		return 0;
 	unsigned long long v = strtoull(p + strlen("oom_kill "), NULL, 10);
-	return v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+	*count = v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+	return 0;
+}
+
+uint32_t container_security_oom_kills(void)
+{
+	int fd = container_security_oom_watch();
+	if (fd < 0)
+		return 0;
+	uint32_t v;
+	(void)container_security_oom_read(fd, &v);
+	close(fd);
+	return v;
 }
 
 /* runc's masking: /dev/null over a file, an empty read-only tmpfs over a directory. */

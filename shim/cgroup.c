@@ -67,21 +67,64 @@ static int write_file(const char *dir, const char *file, const char *val, struct
 	return 0;
 }
 
+/* cgroup_set_parent's group ("" : CGROUP_PARENT), for this process's next cgroup_create. */
+static char parent_rel[PATH_MAX];
+
+void cgroup_set_parent(const char *rel)
+{
+	snprintf(parent_rel, sizeof(parent_rel), "%s", rel ? rel : "");
+}
+
+const char *cgroup_parent(void)
+{
+	return parent_rel;
+}
+
 static int make_dir(struct cgroup *cg, const char *parent, const char *name, struct sbx_err *err)
 {
 	char *dir = cg->dirs[cg->ndirs];
-	snprintf(dir, PATH_MAX, "%s/" CGROUP_PARENT, parent);
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-		return sbx_err_set(err, errno, "cgroup: mkdir '%s'", dir);
-	/* v2: the controllers must be delegated to the parent's children. */
-	if (cg->v2 && write_file(dir, "cgroup.subtree_control", "+memory +pids +cpu", err) < 0)
-		return -err->code;
-	snprintf(dir, PATH_MAX, "%s/" CGROUP_PARENT "/%s", parent, name);
+	if (parent_rel[0] && !cg->v2) {
+		/* The parent is someone else's (made by oci_cgroup.c): never created here. */
+		snprintf(dir, PATH_MAX, "%s%s/%s", parent, parent_rel, name);
+	} else {
+		snprintf(dir, PATH_MAX, "%s/" CGROUP_PARENT, parent);
+		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+			return sbx_err_set(err, errno, "cgroup: mkdir '%s'", dir);
+		/* v2: the controllers must be delegated to the parent's children. */
+		if (cg->v2 &&
+		    write_file(dir, "cgroup.subtree_control", "+memory +pids +cpu", err) < 0)
+			return -err->code;
+		snprintf(dir, PATH_MAX, "%s/" CGROUP_PARENT "/%s", parent, name);
+	}
 	if (mkdir(dir, 0755) < 0)
 		return errno == EEXIST && cg->ndirs == 0
 			   ? -EEXIST
 			   : sbx_err_set(err, errno, "cgroup: mkdir '%s'", dir);
 	cg->ndirs++;
+	return 0;
+}
+
+/*
+ * A name's lock: with nested groups (cgroup_set_parent) the same name can be made under two
+ * parents, so the exclusive mkdir alone no longer makes it one VMM's (its uid's, jail.c).
+ * flock: released by the kernel when the owner dies, so nothing goes stale.
+ */
+static int claim(struct cgroup *cg, const char *name, struct sbx_err *err)
+{
+	char path[PATH_MAX];
+	if (mkdir(CGROUP_CLAIM_DIR, 0700) < 0 && errno != EEXIST)
+		return sbx_err_set(err, errno, "cgroup: mkdir '%s'", CGROUP_CLAIM_DIR);
+	snprintf(path, sizeof(path), CGROUP_CLAIM_DIR "/%s", name);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return sbx_err_set(err, errno, "cgroup: open '%s'", path);
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno;
+		close(fd);
+		return e == EWOULDBLOCK ? -EEXIST : sbx_err_set(err, e, "cgroup: lock '%s'", path);
+	}
+	cg->claim_fd = fd;
+	cg->claimed = true;
 	return 0;
 }
 
@@ -205,7 +248,9 @@ int cgroup_create(struct cgroup *cg, const char *name, const struct cgroup_limit
 	if (statfs(root, &sf) < 0)
 		return sbx_err_set(err, errno, "cgroup: statfs '%s'", root);
 	cg->v2 = sf.f_type == CGROUP2_SUPER_MAGIC;
-	int r = 0;
+	int r = claim(cg, name, err);
+	if (r < 0)
+		return r;
 	if (cg->v2) {
 		r = make_dir(cg, root, name, err);
 	} else {
@@ -288,20 +333,28 @@ void cgroup_destroy(struct cgroup *cg)
 			fprintf(stderr, "sandbox: cgroup: rmdir '%s': %s\n", cg->dirs[i],
 				strerror(errno));
 	cg->ndirs = 0;
+	if (cg->claimed)
+		close(cg->claim_fd);
+	cg->claimed = false;
 	if (had_cpu)
 		rebalance_cpu_parents();
 }
 
-void cgroup_remove_named(const char *name)
+void cgroup_remove_named_in(const char *rel, const char *name)
 {
 	static const char *const where[] = {"", "/memory", "/pids", "/cpu"};
 	for (size_t i = 0; i < sizeof(where) / sizeof(where[0]); i++) {
 		char dir[PATH_MAX];
-		snprintf(dir, sizeof(dir), "%s%s/" CGROUP_PARENT "/%s", cgroup_root(), where[i],
-			 name);
+		snprintf(dir, sizeof(dir), "%s%s%s/%s", cgroup_root(), where[i],
+			 rel && rel[0] ? rel : "/" CGROUP_PARENT, name);
 		/* EBUSY while the VMM (killed through its parent's death) is still being reaped. */
 		for (int t = 0; t < 100 && rmdir(dir) < 0 && errno == EBUSY; t++)
 			usleep(50 * 1000);
 	}
 	rebalance_cpu_parents();
+}
+
+void cgroup_remove_named(const char *name)
+{
+	cgroup_remove_named_in("", name);
 }

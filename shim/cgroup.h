@@ -36,6 +36,8 @@ struct cgroup {
 	char dirs[CGROUP_MAX_DIRS][PATH_MAX];
 	unsigned ndirs;
 	bool v2;
+	bool claimed; /* claim_fd holds the name's lock (see cgroup_create) */
+	int claim_fd;
 };
 
 /*
@@ -49,8 +51,19 @@ unsigned cgroup_quota_cpus(const struct cgroup_limits *lim);
 /* The cgroup filesystem root; SANDBOX_CGROUP_ROOT overrides it (tests). */
 const char *cgroup_root(void);
 /*
- * Creates <root>[/<controller>]/sandbox/<name> and writes the limits. -EEXIST (err untouched)
- * when that cgroup already exists: the name is someone else's.
+ * Where cgroup_create puts the groups of this process from now on: "" (the default) is
+ * <controller>/sandbox/<name>; "/a/b" (an existing group, cgroup v1 only) is
+ * <controller>/a/b/<name>, nested so that the counters of /a/b include the new group's tasks
+ * (an OCI container's linux.cgroupsPath holds its VMM: docs/oci.md, "Host cgroup").
+ */
+void cgroup_set_parent(const char *rel);
+/* The parent set by cgroup_set_parent ("" for sandbox/). */
+const char *cgroup_parent(void);
+/*
+ * Creates <root>[/<controller>]/<parent>/<name> and writes the limits. -EEXIST (err untouched)
+ * when the name is someone else's: its lock (under CGROUP_CLAIM_DIR, held until
+ * cgroup_destroy or the process's death) is held, or its cgroup exists. The lock makes a name
+ * unique across parents.
  */
 int cgroup_create(struct cgroup *cg, const char *name, const struct cgroup_limits *lim,
 		  struct sbx_err *err);
@@ -68,5 +81,9 @@ void cgroup_destroy(struct cgroup *cg);
  * task is still exiting (up to ~5 s); for a cgroup whose owner died (no struct cgroup left).
  */
 void cgroup_remove_named(const char *name);
+/* cgroup_remove_named for a group created under parent rel ("" for sandbox/). */
+void cgroup_remove_named_in(const char *rel, const char *name);
+
+#define CGROUP_CLAIM_DIR "/run/sandbox-cgroup-claims"
 
 #endif

@@ -86,13 +86,20 @@ static int claim_id_and_cgroup(struct jail *j, const struct cgroup_limits *lim, 
 
 #define JAIL_CGROUP_FILE "jail-cgroup"
 
-/* Names the cgroup in the run dir, so that it can be removed if `sandbox` is SIGKILLed. */
+/*
+ * Names the cgroup in the run dir, so that it can be removed if `sandbox` is SIGKILLed:
+ * "vmm-<uid>", then " <parent>" when it is nested in an OCI container's cgroup.
+ */
 static int record_cgroup(const char *run_dir, uid_t uid, struct sbx_err *err)
 {
 	char path[PATH_MAX];
 	snprintf(path, sizeof(path), "%s/" JAIL_CGROUP_FILE, run_dir);
 	FILE *f = fopen(path, "we");
-	if (!f || fprintf(f, JAIL_CGROUP_PREFIX "%u\n", (unsigned)uid) < 0 || fclose(f) != 0)
+	const char *parent = cgroup_parent();
+	if (!f ||
+	    fprintf(f, JAIL_CGROUP_PREFIX "%u%s%s\n", (unsigned)uid, parent[0] ? " " : "", parent) <
+		0 ||
+	    fclose(f) != 0)
 		return sbx_err_set(err, errno ? errno : EIO, "jail: write '%s'", path);
 	return 0;
 }
@@ -105,10 +112,19 @@ void jail_release_dead(const char *run_dir)
 	if (!f)
 		return;
 	unsigned uid = 0;
-	/* Only a name of our own form: never a path. */
-	if (fscanf(f, JAIL_CGROUP_PREFIX "%u", &uid) == 1 && uid > 0) {
+	char line[PATH_MAX + 64] = "", parent[PATH_MAX] = "";
+	int used = 0;
+	/* Only a name of our own form, and a parent that cannot climb out of the hierarchy. */
+	if (fgets(line, sizeof(line), f) &&
+	    sscanf(line, JAIL_CGROUP_PREFIX "%u%n", &uid, &used) == 1 && uid > 0) {
+		const char *rest = line + used;
+		size_t n = strcspn(rest + (*rest == ' '), "\n");
+		if (*rest == ' ' && rest[1] == '/' && n < sizeof(parent) && !strstr(rest, "/../") &&
+		    !strstr(rest, "/..\n"))
+			snprintf(parent, sizeof(parent), "%.*s", (int)n, rest + 1);
 		snprintf(name, sizeof(name), JAIL_CGROUP_PREFIX "%u", uid);
-		cgroup_remove_named(name);
+		if (*rest == '\n' || !*rest || parent[0])
+			cgroup_remove_named_in(parent, name);
 	}
 	fclose(f);
 	unlink(path);

@@ -1,9 +1,11 @@
 /* linux.cgroupsPath as a host cgroup holding the monitor (shim/oci_cgroup.h). */
 #include "oci_cgroup.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,8 +19,9 @@
 #include "oci_security.h"
 #include "oci_state.h"
 
-#define MAX_HIERARCHIES 4 /* v1: memory, pids, cpuacct, cpu; v2: one */
-#define RMDIR_TRIES 50	  /* x 100 ms: the last tasks of a killed monitor may still exit */
+#define MAX_HIERARCHIES 4  /* v1: memory, pids, cpuacct, cpu; v2: one */
+#define RMDIR_TRIES 50	   /* x 100 ms: the last tasks of a killed monitor may still exit */
+#define VMM_GONE_TRIES 300 /* x 100 ms: a killed VMM's guest memory takes a while to free */
 
 struct hierarchy {
 	char root[PATH_MAX]; /* e.g. /sys/fs/cgroup/memory, or the v2 root */
@@ -253,6 +256,43 @@ static int read_record(const char *id, struct oci_cg *cg)
 	return 0;
 }
 
+/* SIGKILL to the tasks left in a nested VMM group: a VMM whose monitor is gone, still dying. */
+static void kill_tasks(const char *dir)
+{
+	char path[PATH_MAX * 2 + 320];
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	FILE *f = fopen(path, "re");
+	int pid;
+	while (f && fscanf(f, "%d", &pid) == 1)
+		if (pid > 1)
+			kill(pid, SIGKILL);
+	if (f)
+		fclose(f);
+}
+
+/*
+ * A nested VMM group (the jail releases it when its VMM was reaped, which a killed or exiting
+ * monitor may not have done yet): children go first. A VM's teardown can take seconds on a
+ * loaded host, so the wait is VMM_GONE_TRIES.
+ */
+static void remove_vmm_children(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		char sub[PATH_MAX * 2 + 300];
+		if (e->d_type != DT_DIR ||
+		    strncmp(e->d_name, OCI_CGROUP_VMM_PREFIX, strlen(OCI_CGROUP_VMM_PREFIX)))
+			continue;
+		snprintf(sub, sizeof(sub), "%s/%s", dir, e->d_name);
+		kill_tasks(sub);
+		for (int t = 0; rmdir(sub) < 0 && errno == EBUSY && t < VMM_GONE_TRIES; t++)
+			nanosleep(&(struct timespec){.tv_nsec = 100 * 1000 * 1000}, NULL);
+	}
+	if (d)
+		closedir(d);
+}
+
 static void remove_dirs(const struct oci_cg *cg)
 {
 	for (unsigned i = 0; i < cg->n; i++) {
@@ -260,6 +300,7 @@ static void remove_dirs(const struct oci_cg *cg)
 		if (!cg->h[i].created)
 			continue;
 		snprintf(dir, sizeof(dir), "%s%s", cg->h[i].root, cg->rel);
+		remove_vmm_children(dir);
 		for (int t = 0; rmdir(dir) < 0 && errno == EBUSY && t < RMDIR_TRIES; t++)
 			nanosleep(&(struct timespec){.tv_nsec = 100 * 1000 * 1000}, NULL);
 		if (access(dir, F_OK) == 0)
@@ -301,6 +342,10 @@ int oci_cgroup_setup(const struct oci_spec *spec, const char *id, unsigned vm_mi
 		remove_dirs(&cg);
 		return sbx_err_wrap(err, "linux.cgroupsPath '%s'", spec->cgroups_path);
 	}
+	/* v1: the jail's VMM group goes inside, so that these counters include the VMM. v2 cannot
+	 * (a group holding the monitor may not delegate memory/pids to children). */
+	if (!cg.v2)
+		cgroup_set_parent(cg.rel);
 	oci_debug("cgroup %s joined in %u hierarchies", cg.rel, cg.n);
 	return 0;
 }

@@ -1,7 +1,8 @@
 /*
  * linux.cgroupsPath as a real host cgroup (docs/oci.md, "Host cgroup"): the monitor, the
  * process in --pid-file, joins it before it starts anything, so the VM's host side (monitor,
- * virtiofsd, and the VMM unless the jail moves it to its own cgroup) is accounted there.
+ * virtiofsd, the VMM) is accounted there: on cgroup v1 the jail's own VMM group is nested in it
+ * (cgroup_set_parent); on v2 it cannot be (no controllers for children of a group with tasks).
  * containerd's runc shim and podman read the cgroup of the pid-file process for metrics and
  * stats, as they do with runc.
  *
@@ -21,6 +22,8 @@
 /* The VMM's own memory, the monitor's and virtiofsd's beyond guest RAM. */
 #define OCI_CGROUP_OVERHEAD_MIB 128u
 #define OCI_CGROUP_RECORD "cgroup"
+/* The jail's VMM group nested in it on cgroup v1 (shim/jail.c names it vmm-<uid>). */
+#define OCI_CGROUP_VMM_PREFIX "vmm-"
 
 /*
  * cgroupsPath -> a path below every hierarchy's root ("" when the spec names none).

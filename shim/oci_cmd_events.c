@@ -139,7 +139,7 @@ int cmd_oci_events(int argc, char **argv)
 	/*
 	 * Streaming ends when the monitor does (the container has stopped), as runc's loop ends;
 	 * asking it each time also keeps a reused pid from being reported. The agent reports OOM
-	 * kills when the container's process ends, so the last look comes after the loop.
+	 * kills as they happen and once more before EXIT: the last look comes after the loop.
 	 */
 	unsigned long ooms = oom_count(id);
 	while (!once) {

@@ -4,7 +4,7 @@
  * no CRI) is started for the test and killed at the end; the busybox rootfs becomes an OCI
  * archive that `ctr image import` loads. Three VMs: `ctr run --rm` with an exit status; a
  * detached container carrying exec (output, status), `task ps`, `events --stats`, `task metrics`
- * (the host cgroup at linux.cgroupsPath), and SIGKILL
+ * (the host cgroup at linux.cgroupsPath, whose usage includes the nested VMM group), and SIGKILL
  * (status 137); a detached one ended by ctr's default SIGTERM. After each: no monitor, VMM or
  * virtiofsd, no runtime state, and containerd knows of no container or task. Without a VM: the
  * new options' errors (events, --preserve-fds).
@@ -14,7 +14,8 @@
 
 #include "harness.h"
 
-#define NS "sbxtest"
+/* Per run, so two checks at once do not share containerd namespace or host cgroup. */
+static char NS[32];
 #define IMAGE "docker.io/library/sbxtest:latest"
 #define STOP_WAIT_S 120
 
@@ -82,6 +83,37 @@ static void assert_clean(const char *id)
 	h_free(&r);
 }
 
+static long long read_ll(const char *dir, const char *file)
+{
+	char path[PATH_MAX + 64];
+	long long v = -1;
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	FILE *f = fopen(path, "r");
+	if (f && fscanf(f, "%lld", &v) != 1)
+		v = -1;
+	if (f)
+		fclose(f);
+	return v;
+}
+
+/* memory.usage_in_bytes of the jail's vmm-* group nested in dir, -1 without one. */
+static long long nested_usage(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	long long v = -1;
+	while (d && (e = readdir(d))) {
+		char sub[PATH_MAX];
+		if (strncmp(e->d_name, "vmm-", 4))
+			continue;
+		snprintf(sub, sizeof(sub), "%s/%s", dir, e->d_name);
+		v = read_ll(sub, "memory.usage_in_bytes");
+	}
+	if (d)
+		closedir(d);
+	return v;
+}
+
 START_TEST(run_rm_exit_status)
 {
 	struct cmd_result r;
@@ -143,6 +175,19 @@ START_TEST(detached_exec_ps_events_sigkill)
 	ck_assert_ptr_nonnull(strstr(r.out, "memory.usage_in_bytes"));
 	ck_assert_ptr_nonnull(strstr(r.out, "402653184"));
 	h_free(&r);
+	/* The jail's VMM group is nested in cgroupsPath (v1), so cgroupsPath's usage includes the
+	 * VMM's (guest RAM it wrote, its own), not only the monitor's few MiB. */
+	char cg[128];
+	snprintf(cg, sizeof(cg), "/sys/fs/cgroup/memory/%s/ctr-d", NS);
+	long long usage = read_ll(cg, "memory.usage_in_bytes"), vmm = nested_usage(cg);
+	fprintf(stderr, "cgroupsPath memory.usage_in_bytes: %lld MiB, nested VMM group %lld MiB\n",
+		usage >> 20, vmm >> 20);
+	if (!getenv("SANDBOX_NO_JAIL")) {
+		ck_assert_msg(vmm > (16LL << 20), "no VMM group nested in %s (%lld B)", cg, vmm);
+		ck_assert_msg(usage >= vmm, "cgroupsPath usage %lld B < its VMM's %lld B", usage,
+			      vmm);
+	}
+	ck_assert_msg(usage > (16LL << 20), "cgroupsPath memory usage %lld B: no VMM in it", usage);
 
 	ok("ctr task kill -s SIGKILL", CTR("task", "kill", "-s", "SIGKILL", "ctr-d"));
 	wait_stopped("ctr-d");
@@ -154,8 +199,7 @@ START_TEST(detached_exec_ps_events_sigkill)
 	h_free(&r);
 	ok("ctr container rm", CTR("container", "rm", "ctr-d"));
 	assert_clean("ctr-d");
-	ck_assert_msg(access("/sys/fs/cgroup/memory/" NS "/ctr-d", F_OK) < 0,
-		      "the container's host cgroup was left behind");
+	ck_assert_msg(access(cg, F_OK) < 0, "the container's host cgroup was left behind");
 }
 END_TEST
 
@@ -345,6 +389,7 @@ static int import_image(void)
 int main(void)
 {
 	h_require_kvm();
+	snprintf(NS, sizeof(NS), "sbxtest-%d", (int)getpid());
 	bool have = need("containerd", NULL) && need("ctr", ctr_bin) &&
 		    need("containerd-shim-runc-v2", NULL);
 	if (!mkdtemp(work)) {
