@@ -19,6 +19,7 @@
 #include "boot_pvh.h"
 #include "cmdline.h"
 #include "cpuid.h"
+#include "guest_profile.h"
 #include "layout.h"
 #include "legacy.h"
 #include "mptable.h"
@@ -71,6 +72,7 @@ static void usage(FILE *f)
 		"  --serial-log FILE    write the guest console to FILE\n"
 		"  --debug              guest console and timings on stderr\n"
 		"  --boot-timer FILE    append '<ns> <stage>' for each write to port 0x440\n"
+		"  --guest-profile FILE sample the guest RIP on the vCPU threads' CPU clock into FILE\n"
 		"  --no-seccomp         no per-thread syscall filters (debugging only)\n"
 		"  --id TEXT            names this VMM (command line, error messages)\n"
 		"exit status: 0 guest ended, 1 VMM error, 3 guest kernel panic,\n"
@@ -118,7 +120,7 @@ static int parse_disk(struct vmm_opts *o, const char *arg, struct sbx_err *err)
 
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_DISK, OPT_VSOCK_CID,
        OPT_VSOCK_UDS, OPT_RNG, OPT_SERIAL_LOG, OPT_DEBUG, OPT_BOOT_TIMER, OPT_HELP, OPT_EMPTY_DISK,
-       OPT_SNAPSHOT_TO, OPT_RESTORE, OPT_FS, OPT_NO_SECCOMP, OPT_NET, OPT_ID };
+       OPT_SNAPSHOT_TO, OPT_RESTORE, OPT_FS, OPT_NO_SECCOMP, OPT_NET, OPT_ID, OPT_GUEST_PROFILE };
 
 static const struct option long_opts[] = {
 	{ "kernel", required_argument, NULL, OPT_KERNEL },
@@ -141,6 +143,7 @@ static const struct option long_opts[] = {
 	{ "fs", required_argument, NULL, OPT_FS },
 	{ "net", required_argument, NULL, OPT_NET },
 	{ "id", required_argument, NULL, OPT_ID },
+	{ "guest-profile", required_argument, NULL, OPT_GUEST_PROFILE },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -184,6 +187,7 @@ static int parse_one(struct vmm_opts *o, int c, const char *arg, struct sbx_err 
 	case OPT_BOOT_TIMER: o->boot_timer = arg; break;
 	case OPT_NO_SECCOMP: o->no_seccomp = true; break;
 	case OPT_ID: vmm_id = arg; break;
+	case OPT_GUEST_PROFILE: o->guest_profile = arg; break;
 	default: r = sbx_err_setx(err, EINVAL, "unknown option (see --help)"); break;
 	}
 	return r;
@@ -438,10 +442,15 @@ int main(int argc, char **argv)
 		return 0;
 	if (r >= 0) {
 		seccomp_configure(!o.no_seccomp);
+		if (o.guest_profile)
+			r = guest_profile_open(o.guest_profile, &err);
+	}
+	if (r >= 0) {
 		r = o.restore ? vmm_restore(&v, &o, &err) : vmm_setup(&v, &o, &err);
 	}
 	if (r >= 0)
 		r = vmm_run(&v, o.snapshot_to ? SECCOMP_VMM | SECCOMP_SNAPSHOT : SECCOMP_VMM, &err);
+	guest_profile_close();
 	if (r == VM_STOP_SNAPSHOT) {
 		uint64_t t0 = monotonic_ns();
 		r = vmm_snapshot_save(&v, o.snapshot_to, &err);

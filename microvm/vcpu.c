@@ -15,6 +15,7 @@
 
 #include "cpuid.h"
 #include "exit.h"
+#include "guest_profile.h"
 #include "kvm_ioctl.h"
 #include "legacy.h"
 #include "seccomp.h"
@@ -208,7 +209,8 @@ static void *vcpu_thread(void *arg)
 	struct vcpu *vc = arg;
 	struct vm *vm = vc->vm;
 	struct sbx_err err = { 0 };
-	if (seccomp_enter(SECCOMP_VCPU, &err) < 0) { /* before the guest runs a single instruction */
+	if (guest_profile_arm_thread(&err) < 0 ||
+	    seccomp_enter(SECCOMP_VCPU, &err) < 0) { /* before the guest runs a single instruction */
 		vm_request_stop(vm, VM_EXIT_VMM_ERROR, "vcpu %u: %s", vc->id, err.msg);
 		return NULL;
 	}
@@ -216,8 +218,10 @@ static void *vcpu_thread(void *arg)
 		if (vc->id == 0 && !vcpu_first_run_ns)
 			vcpu_first_run_ns = monotonic_ns();
 		if (ioctl(vc->fd, KVM_RUN, 0) < 0) {
-			if (errno == EINTR || errno == EAGAIN)
+			if (errno == EINTR || errno == EAGAIN) {
+				guest_profile_sample(vc);
 				continue;
+			}
 			vm_request_stop(vm, VM_EXIT_VMM_ERROR, "vcpu %u: KVM_RUN: %s", vc->id,
 					strerror(errno));
 			break;

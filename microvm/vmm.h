@@ -22,6 +22,7 @@
 
 struct vmm_opts {
 	const char *kernel, *initrd, *cmdline_extra, *serial_log, *boot_timer, *vsock_uds;
+	const char *guest_profile; /* --guest-profile FILE, or NULL */
 	const char *snapshot_to, *restore;
 	unsigned cpus;
 	uint64_t mem_mib, vsock_cid;

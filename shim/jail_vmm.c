@@ -110,8 +110,14 @@ static int bind_all(struct jail *j, const struct sandbox_paths *p, const struct 
 	    !(jcfg->serial_log =
 		  jail_bind(j, cfg->serial_log, "serial", JAIL_RW | JAIL_CREATE | JAIL_CHOWN, err)))
 		return -err->code;
-	if (cfg->boot_timer && !(jcfg->boot_timer = jail_bind(j, cfg->boot_timer, "boottimer",
-							      JAIL_RW | JAIL_CREATE, err)))
+	/* Debugging files: the unprivileged VMM opens them for writing, so they are given to it. */
+	if (cfg->boot_timer &&
+	    !(jcfg->boot_timer = jail_bind(j, cfg->boot_timer, "boottimer",
+					   JAIL_RW | JAIL_CREATE | JAIL_CHOWN, err)))
+		return -err->code;
+	if (cfg->guest_profile &&
+	    !(jcfg->guest_profile = jail_bind(j, cfg->guest_profile, "guestprofile",
+					      JAIL_RW | JAIL_CREATE | JAIL_CHOWN, err)))
 		return -err->code;
 	if (cfg->vsock_uds) {
 		char copy[PATH_MAX];

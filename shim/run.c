@@ -353,6 +353,7 @@ static int boot(struct run_ctx *c, bool rebuild, struct sbx_err *err)
 	    .vsock_uds = c->uds,
 	    .serial_log = c->serial,
 	    .boot_timer = timer && timer[0] ? timer : NULL,
+	    .guest_profile = getenv("SANDBOX_GUEST_PROFILE"),
 	    .stderr_log = c->vmm_log,
 	    .debug = c->o.debug,
 	    .jail = !c->o.no_jail && jail_enabled_by_env(),

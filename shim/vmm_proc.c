@@ -64,17 +64,20 @@ static void build_argv(const char **argv, char bufs[][32], const struct sandbox_
 		PUSH("--debug");
 	if (cfg->boot_timer)
 		PUSH("--boot-timer", cfg->boot_timer);
+	if (cfg->guest_profile)
+		PUSH("--guest-profile", cfg->guest_profile);
 	static char fs_arg[VMM_MAX_FS][PATH_MAX + 48]; /* vmm_spawn runs on one thread */
 	for (unsigned i = 0; i < cfg->n_fs && i < VMM_MAX_FS; i++) {
 		const struct vmm_fs *f = &cfg->fs[i];
-		snprintf(fs_arg[i], sizeof(fs_arg[i]), "tag=%s%s%s", f->tag, f->socket ? ",socket=" : "",
-			 f->socket ? f->socket : "");
+		snprintf(fs_arg[i], sizeof(fs_arg[i]), "tag=%s%s%s", f->tag,
+			 f->socket ? ",socket=" : "", f->socket ? f->socket : "");
 		PUSH("--fs", fs_arg[i]);
 	}
 	if (cfg->net_arg)
 		PUSH("--net", cfg->net_arg);
 	else if (!cfg->restore_dir)
-		PUSH("--net", "none"); /* templates carry a slot a clone fills (docs/networking.md) */
+		PUSH("--net",
+		     "none"); /* templates carry a slot a clone fills (docs/networking.md) */
 	argv[n] = NULL;
 }
 

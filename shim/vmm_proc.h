@@ -22,6 +22,7 @@ struct vmm_cfg {
 	const char *vsock_uds;
 	const char *serial_log;
 	const char *boot_timer;	   /* NULL: none */
+	const char *guest_profile; /* SANDBOX_GUEST_PROFILE: the VMM samples the guest here */
 	const char *stderr_log;	   /* the VMM's stderr goes here unless debug */
 	const char *cmdline_extra; /* appended to the guest kernel command line, or NULL */
 	bool debug;
