@@ -38,6 +38,11 @@ struct chan {
 	uint32_t oom_sent;
 	bool oom_watched; /* opened once the workload exec'd: its init makes the cgroup first */
 	int init_status, wstatus;
+	/* The exec pipe's bytes not yet understood (process.c lists what it carries). */
+	uint8_t exec_buf[2 + 1 + 8 + SBX_ERR_MSG_MAX];
+	size_t exec_len;
+	bool exec_reached; /* 'E' seen: the workload got to its execve */
+	bool host_sigkill; /* the host asked for SIGKILL, which kills the init itself */
 	/* Set when the run ends in ERROR instead of EXIT (exec failure, protocol violation). */
 	bool failed;
 	int fail_errno, fail_code;
@@ -112,8 +117,10 @@ static void on_frame(struct chan *ch, const struct sbx_frame_hdr *h, const uint8
 		break;
 	case SBX_MSG_SIGNAL:
 		if (sbx_u32_decode(p, h->len, &sig) == 0 && sig >= 1 && sig <= 64 &&
-		    !ch->init_reaped)
+		    !ch->init_reaped) {
+			ch->host_sigkill |= sig == SIGKILL;
 			kill(ch->c->init_pid, (int)sig);
+		}
 		break;
 	case SBX_MSG_WINSIZE:
 		if (ch->s->tty && sbx_winsize_decode(p, h->len, &rows, &cols) == 0)
@@ -208,39 +215,63 @@ static void read_output(struct chan *ch, int *fd, uint32_t type)
 
 /* ---- the container's end ---- */
 
-static void read_exec_pipe(struct chan *ch)
+/* Takes the leading markers off the exec pipe's bytes: 'R' (created), then 'E' (exec step). */
+static void exec_pipe_markers(struct chan *ch)
 {
-	uint8_t buf[8 + SBX_ERR_MSG_MAX];
-	ssize_t n = read(ch->c->exec_r, buf, sizeof(buf));
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n > 0 && ch->c->hold && !ch->c->held && buf[0] == 'R') {
+	size_t used = 0;
+	if (used < ch->exec_len && ch->c->hold && !ch->c->held && ch->exec_buf[used] == 'R') {
 		/* The held workload is ready (process.c, HOLD_READY): the container is created. */
 		ch->c->held = true;
+		used++;
 		uint8_t pid[4];
 		queue_frame(ch, SBX_MSG_CREATED, pid,
 			    sbx_u32_encode(pid, (uint32_t)ch->c->init_pid));
-		if (n == 1)
-			return;
-		memmove(buf, buf + 1, (size_t)--n);
 	}
+	if (used < ch->exec_len && !ch->exec_reached && ch->exec_buf[used] == 'E') {
+		ch->exec_reached = true;
+		used++;
+	}
+	memmove(ch->exec_buf, ch->exec_buf + used, ch->exec_len - used);
+	ch->exec_len -= used;
+}
+
+/* EOF on the exec pipe: every copy of its write end is closed, by execve or by death. */
+static void exec_pipe_closed(struct chan *ch)
+{
 	close_fd(&ch->c->exec_r);
 	ch->exec_done = true;
 	int32_t e, code;
 	char msg[SBX_ERR_MSG_MAX];
-	if (n > 0 && sbx_error_decode(buf, (size_t)n, &e, &code, msg, sizeof(msg)) == 0) {
+	if (ch->exec_len && ch->exec_buf[0] == 'F' &&
+	    sbx_error_decode(ch->exec_buf + 1, ch->exec_len - 1, &e, &code, msg, sizeof(msg)) ==
+		0) {
 		chan_fail(ch, e, code, msg);
 		return;
 	}
-	if (n != 0) {
+	if (ch->exec_len) {
 		chan_fail(ch, EIO, AGENT_EXIT_SETUP, "container setup failed without a reason");
 		return;
 	}
-	if (ch->c->hold && ch->c->start_w >= 0)
-		return; /* killed while held, before START: it never ran, EXIT says how it ended */
+	if (!ch->exec_reached)
+		return; /* it never ran: queue_final says why (a dead init, or a signal) */
 	agent_stage(AGENT_STAGE_EXECED);
 	uint8_t pid[4];
 	queue_frame(ch, SBX_MSG_STARTED, pid, sbx_u32_encode(pid, (uint32_t)ch->c->init_pid));
+}
+
+static void read_exec_pipe(struct chan *ch)
+{
+	size_t room = sizeof(ch->exec_buf) - ch->exec_len;
+	ssize_t n = read(ch->c->exec_r, ch->exec_buf + ch->exec_len, room);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n > 0) {
+		ch->exec_len += (size_t)n;
+		exec_pipe_markers(ch);
+	}
+	/* The rest comes with EOF, unless it is longer than any failure report (garbage). */
+	if (n <= 0 || ch->exec_len == sizeof(ch->exec_buf))
+		exec_pipe_closed(ch);
 }
 
 static void read_status_pipe(struct chan *ch)
@@ -367,6 +398,25 @@ static int chan_step(struct chan *ch)
 	return 0;
 }
 
+/*
+ * The workload never reached its exec and its init reported no status: the init itself died
+ * (killed, or it exited during setup). That is a failure to start, not the workload's exit
+ * status (runc reports it as its own error too). A SIGKILL the host asked for is the
+ * exception: then the container was killed on request and EXIT says so.
+ */
+static void init_died_before_exec(struct chan *ch, int st)
+{
+	char msg[96];
+	if (WIFSIGNALED(st))
+		snprintf(msg, sizeof(msg), "container init died before exec: signal %d (%s)",
+			 WTERMSIG(st), strsignal(WTERMSIG(st)));
+	else
+		snprintf(msg, sizeof(msg), "container init died before exec: exit %d",
+			 WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+	agent_console("%s", msg);
+	chan_fail(ch, ESRCH, AGENT_EXIT_SETUP, msg);
+}
+
 static void queue_final(struct chan *ch)
 {
 	int st = ch->have_status ? ch->wstatus : ch->init_status;
@@ -376,6 +426,8 @@ static void queue_final(struct chan *ch)
 		read_ooms(ch);
 	else
 		report_ooms(ch, container_security_oom_kills());
+	if (!ch->failed && !ch->exec_reached && !ch->have_status && !ch->host_sigkill)
+		init_died_before_exec(ch, ch->init_status);
 	if (ch->failed) {
 		uint8_t buf[8 + SBX_ERR_MSG_MAX];
 		size_t n =

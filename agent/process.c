@@ -6,8 +6,14 @@
  * so `kill -TERM` of `sandbox run` could never end `sleep 100`. The init forwards every signal
  * to the workload, reaps orphans, and hands the workload's raw wait status to the agent.
  *
- * Errors before the workload runs travel back as data: an ERROR payload {errno, exit code,
- * text} written to a CLOEXEC pipe, whose EOF without data means "exec succeeded".
+ * Errors before the workload runs travel back as data on a CLOEXEC "exec pipe". Its EOF alone
+ * cannot mean "exec succeeded": a container init that is killed during setup closes it too.
+ * So what the pipe carries, in this order, is (channel.c parses it):
+ *   'R'            (HOLD only) the held workload waits for START: the container is created;
+ *   'E'            the workload reached its exec step (security settings, then execve);
+ *   'F' + payload  a failure: an ERROR payload {errno, exit code, text};
+ * and EOF after 'E' without 'F' is a successful execve; EOF without 'E' means the workload
+ * never got to exec (the agent then tells a dead init from a killed workload).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,8 +37,10 @@
 /* Fixed fd numbers inside the container init (set up by init_arrange_fds). */
 #define FD_EXEC_W 3
 #define FD_STATUS_W 4
-#define FD_START_R 5   /* RUN with HOLD: one byte here means START; EOF means never */
-#define HOLD_READY 'R' /* written to the exec pipe once the held workload waits */
+#define FD_START_R 5	 /* RUN with HOLD: one byte here means START; EOF means never */
+#define HOLD_READY 'R'	 /* written to the exec pipe once the held workload waits */
+#define EXEC_REACHED 'E' /* the workload is at its exec step */
+#define EXEC_FAILED 'F'	 /* an ERROR payload follows */
 
 int exec_errno_to_code(int errnum)
 {
@@ -43,9 +51,10 @@ int exec_errno_to_code(int errnum)
  * the process is a fork of a single-threaded agent. */
 __attribute__((noreturn)) static void child_fail(int errnum, int code, const char *msg)
 {
-	uint8_t buf[8 + SBX_ERR_MSG_MAX];
-	size_t n = sbx_error_encode(buf, sizeof(buf), errnum, code, msg);
-	ssize_t w = write(FD_EXEC_W, buf, n);
+	uint8_t buf[1 + 8 + SBX_ERR_MSG_MAX];
+	buf[0] = EXEC_FAILED;
+	size_t n = 1 + sbx_error_encode(buf + 1, sizeof(buf) - 1, errnum, code, msg);
+	ssize_t w = write(FD_EXEC_W, buf, n); /* one write below PIPE_BUF: never interleaved */
 	(void)w;
 	_exit(code);
 }
@@ -131,6 +140,10 @@ __attribute__((noreturn)) static void workload_exec(const struct sbx_run_req *re
 						  */
 		close(FD_START_R);
 	}
+	/* Before the security settings: a seccomp profile may deny write() from here on. */
+	char reached = EXEC_REACHED;
+	ssize_t wr = write(FD_EXEC_W, &reached, 1);
+	(void)wr;
 	struct sbx_err err = {0};
 	if (container_security_exec(req, &err) < 0)
 		child_fail(err.code, AGENT_EXIT_SETUP, err.msg);

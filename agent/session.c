@@ -151,7 +151,7 @@ int agent_serve(int fd, const struct agent_cfg *cfg, struct sbx_err *err)
 	}
 	agent_stage(AGENT_MARK_IDENTITY);
 #ifdef SANDBOX_TEST_HOOKS
-	agent_testhooks_arm(cfg, &req);
+	agent_testhooks_arm(cfg, &req, fd);
 #endif
 	r = run_container(fd, cfg, &req, &why, err);
 	sbx_run_req_free(&req);

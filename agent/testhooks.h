@@ -10,7 +10,8 @@
 /* Name of the RUN environment variable that asks for a death (testhooks.c lists the values). */
 #define AGENT_TESTHOOK_ENV "SANDBOX_TEST_AGENT_DIE"
 
-/* Called by PID 1 once per RUN, before the container is built; a no-op unless asked. */
-void agent_testhooks_arm(const struct agent_cfg *cfg, const struct sbx_run_req *req);
+/* Called by PID 1 once per RUN, before the container is built; a no-op unless asked. fd is
+ * the host connection (the hangup hook closes it). */
+void agent_testhooks_arm(const struct agent_cfg *cfg, const struct sbx_run_req *req, int fd);
 
 #endif

@@ -131,6 +131,21 @@ static void on_oom(struct monitor *m, uint32_t count)
 		  count);
 }
 
+/*
+ * The agent's ERROR: while `create` waits for the outcome it is the outcome, which `create`
+ * prints (once); later it goes to our stderr as in a plain run.
+ */
+static bool on_error(void *ctx, const char *msg)
+{
+	struct monitor *m = ctx;
+	if (!m->notified && m->cfg->notify_fd >= 0) {
+		notify(m, msg); /* `create` logs and prints it */
+		return true;
+	}
+	oci_log(OCI_ERROR, "%s", msg);
+	return false;
+}
+
 static void on_event(void *ctx, struct session *s, uint32_t type, uint32_t value)
 {
 	struct monitor *m = ctx;
@@ -596,6 +611,7 @@ int monitor_run(const struct monitor_cfg *cfg)
 		struct session_hooks hooks = {.ctl_fd = m.ctl_fd,
 					      .on_ctl = on_ctl,
 					      .on_event = on_event,
+					      .on_error = on_error,
 					      .want_accept = want_accept,
 					      .on_accept = on_accept,
 					      .ctx = &m};

@@ -454,7 +454,11 @@ static int boot_and_run(struct run_ctx *c, struct sbx_err *err)
 		if (r >= 0)
 			r = run_session(c, &res, err);
 	}
-	if (r < 0 && r >= -128 && !c->o.debug && c->vmm.reaped) {
+	/* The guest side ended or broke without an outcome (the agent's ERROR is one, and an
+	 * interruption during boot is the user's): whether the VMM died or is still running, show
+	 * why, once. A running one is stopped first, so its console and log are complete. */
+	if (r < 0 && r >= -128 && !c->o.debug && c->vmm.pid > 0) {
+		vmm_stop(&c->vmm);
 		report_console_tail(c->serial);
 		report_vmm_log(c->vmm_log);
 	}

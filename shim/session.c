@@ -170,7 +170,9 @@ static int handle_frame(struct session *s, const struct sbx_frame_hdr *h, const 
 		if (sbx_error_decode(p, h->len, &errnum, &code, msg, sizeof(msg)) < 0)
 			return sbx_err_setx(err, EPROTO, "malformed ERROR from the agent");
 		tty_restore();
-		fprintf(stderr, "sandbox: %s\n", msg);
+		const struct session_hooks *hk = s->cfg->hooks;
+		if (!(hk && hk->on_error && hk->on_error(hk->ctx, msg)))
+			fprintf(stderr, "sandbox: %s\n", msg);
 		s->res->exit_code = code >= 1 && code <= 255 ? code : 125;
 		s->res->completed = true;
 		s->state = S_DONE;
@@ -182,9 +184,10 @@ static int handle_frame(struct session *s, const struct sbx_frame_hdr *h, const 
 
 static int vmm_died(struct session *s, struct sbx_err *err)
 {
+	char why[128];
 	vmm_wait(s->cfg->vmm, 0);
-	return sbx_err_setx(err, EPIPE, "%s before the container exited",
-			    vmm_exit_reason(s->cfg->vmm->status));
+	vmm_describe_exit(s->cfg->vmm, why, sizeof(why));
+	return sbx_err_setx(err, EPIPE, "%s before the container exited", why);
 }
 
 /*

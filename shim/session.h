@@ -22,6 +22,9 @@ struct session_hooks {
 	void (*on_ctl)(void *ctx, struct session *s);
 	/* CREATED and STARTED from the agent: value is the guest pid they carry. */
 	void (*on_event)(void *ctx, struct session *s, uint32_t type, uint32_t value);
+	/* The agent's ERROR text (sanitised): true when the hook reported it, false to have it
+	 * printed as usual (e.g. the monitor hands it to a waiting `create` instead). */
+	bool (*on_error)(void *ctx, const char *msg);
 	/* While want_accept says so, connections on listen_fd go to on_accept (exec sessions). */
 	bool (*want_accept)(void *ctx);
 	void (*on_accept)(void *ctx, int fd);

@@ -89,7 +89,7 @@ struct child_error {
 
 static void child_fail(int errpipe, int code, const char *what)
 {
-	struct child_error ce = { .code = code };
+	struct child_error ce = {.code = code};
 	strncpy(ce.what, what, sizeof(ce.what) - 1);
 	if (write(errpipe, &ce, sizeof(ce)) < 0)
 		_exit(127);
@@ -173,6 +173,8 @@ int vmm_spawn(struct vmm_proc *v, const struct sandbox_paths *p, const struct vm
 	v->pid = pid;
 	v->reaped = false;
 	v->status = 0;
+	snprintf(v->serial_log, sizeof(v->serial_log), "%s",
+		 cfg->serial_log && !cfg->debug ? cfg->serial_log : "");
 	v->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	if (v->pidfd < 0) {
 		int e = errno;
@@ -261,4 +263,33 @@ const char *vmm_exit_reason(int status)
 	default:
 		return "the VMM exited unexpectedly";
 	}
+}
+
+#define KILLED_INIT "Attempted to kill init! exitcode=0x"
+
+/* The exit code in the console's last "Attempted to kill init!" panic line; false if none. */
+static bool console_init_death(const char *serial_log, unsigned *exitcode)
+{
+	cleanup_fclose FILE *f = serial_log[0] ? fopen(serial_log, "re") : NULL;
+	if (!f)
+		return false;
+	char line[512];
+	bool found = false;
+	while (fgets(line, sizeof(line), f)) {
+		const char *p = strstr(line, KILLED_INIT);
+		if (p && sscanf(p + strlen(KILLED_INIT), "%x", exitcode) == 1)
+			found = true;
+	}
+	return found;
+}
+
+void vmm_describe_exit(const struct vmm_proc *v, char *out, size_t cap)
+{
+	unsigned code;
+	/* The console is the guest's own account: read only for a panic the VMM itself saw. */
+	if (v->reaped && WIFEXITED(v->status) && WEXITSTATUS(v->status) == 3 &&
+	    console_init_death(v->serial_log, &code))
+		snprintf(out, cap, "the guest agent (PID 1) died (exitcode=0x%08x)", code);
+	else
+		snprintf(out, cap, "%s", vmm_exit_reason(v->status));
 }

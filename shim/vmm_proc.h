@@ -2,6 +2,7 @@
 #ifndef SANDBOX_VMM_PROC_H
 #define SANDBOX_VMM_PROC_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -47,8 +48,9 @@ struct vmm_proc {
 	pid_t pid;
 	int pidfd; /* readable when the VMM has exited */
 	bool reaped;
-	int status;	   /* wait status once reaped */
-	struct jail *jail; /* released once the VMM was reaped */
+	int status;		   /* wait status once reaped */
+	struct jail *jail;	   /* released once the VMM was reaped */
+	char serial_log[PATH_MAX]; /* the guest console's host file; "" when not kept (debug) */
 };
 
 /*
@@ -63,5 +65,10 @@ int vmm_wait(struct vmm_proc *v, int timeout_ms);
 void vmm_stop(struct vmm_proc *v);
 /* Describes how the VMM ended, e.g. "guest kernel panic" for exit status 3. */
 const char *vmm_exit_reason(int status);
+/*
+ * The same for a reaped VMM, with what its guest console adds: a panic that was the death of
+ * the guest's PID 1 (the agent; "Attempted to kill init! exitcode=0x...") is named as that.
+ */
+void vmm_describe_exit(const struct vmm_proc *v, char *out, size_t cap);
 
 #endif
