@@ -125,6 +125,14 @@ START_TEST(sequential_cycles_leave_nothing)
 		if ((i + 1) % 10 == 0 || i + 1 == n_seq)
 			fprintf(stderr, "[sequential] %u/%u cycles, %.1f s each on average\n",
 				i + 1, n_seq, (now_s() - t0) / (i + 1));
+		/* A long run may be stopped before its end: the counts so far are evidence too. */
+		if ((i + 1) % 100 == 0 && i + 1 < n_seq) {
+			struct h_counts mid;
+			h_counts_take(&mid);
+			char label[48];
+			snprintf(label, sizeof(label), "after %u cycles", i + 1);
+			h_counts_print(label, &mid);
+		}
 	}
 	h_counts_take(&after);
 	fprintf(stderr, "[sequential] %u cycles in %.0f s; host MemAvailable %+ld MiB\n", n_seq,
