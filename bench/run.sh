@@ -56,8 +56,18 @@ split=$(awk '{printf "| %s | %.1f |\n", $2, $1/1e6}' "$work/timer.log")
 SANDBOX_BOOT_TIMER_LOG=$work/timer2.log "$B/sandbox" run --rootfs "$B/rootfs-busybox" -- true
 split2=$(awk '{printf "| %s | %.1f |\n", $2, $1/1e6}' "$work/timer2.log")
 
-# Memory: PSS of N idle sandboxes (VMM processes), from one template and cold-booted.
-density() { # density MODE N -> "up|avg_pss_mib|total_pss_mib"
+# CPU ticks (utime+stime, all threads) of the given processes, summed.
+cpu_ticks() {
+	local p t=0
+	for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done
+	echo "$t"
+}
+
+# Memory: PSS of N idle sandboxes (VMM processes), from one template and cold-booted; and the
+# host CPU they burn while idle (utime+stime deltas of their VMMs over IDLE_SECS, after a settle
+# delay so the last sandbox's start-up is not counted), in % of one core per sandbox.
+IDLE_SECS=${IDLE_SECS:-60}
+density() { # density MODE N -> "up|avg_pss_mib|total_pss_mib|idle_cpu_pct_per_sandbox"
 	# One at a time, each up before the next starts: N restores at once on a small host time out
 	# (session 9: 19 of 50 failed at load 30), and what is measured is idle memory, not start-up.
 	local mode=$1 n=$2 pids=() i
@@ -69,15 +79,23 @@ density() { # density MODE N -> "up|avg_pss_mib|total_pss_mib"
 			sleep 1
 		done
 	done
-	local total=0 up=0 p
+	local total=0 up=0 p vmms=()
 	for p in $(pgrep -x sandbox-vmm); do
 		tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q "$work" || continue
 		total=$((total + $(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup")))
 		up=$((up + 1))
+		vmms+=("$p")
 	done
+	local t0 t1 hz
+	hz=$(getconf CLK_TCK)
+	sleep 10
+	t0=$(cpu_ticks "${vmms[@]}")
+	sleep "$IDLE_SECS"
+	t1=$(cpu_ticks "${vmms[@]}")
 	kill -TERM "${pids[@]}" 2>/dev/null || true
 	wait "${pids[@]}" 2>/dev/null || true
-	awk -v t="$total" -v u="$up" 'BEGIN {printf "%d|%.1f|%.1f", u, (u ? t/u/1024 : 0), t/1024}'
+	awk -v t="$total" -v u="$up" -v c=$((t1 - t0)) -v hz="$hz" -v s="$IDLE_SECS" \
+		'BEGIN {printf "%d|%.1f|%.1f|%.2f", u, (u ? t/u/1024 : 0), t/1024, (u ? 100*c/hz/s/u : 0)}'
 }
 DENSITY_NS=${DENSITY_NS:-1 10 50}
 COLD_NS=${COLD_NS:-1 4}
@@ -121,8 +139,11 @@ for n in $COLD_NS; do dens="$dens| cold boot | $n | $(density --no-template "$n"
 	echo "Each sandbox runs \`sleep\` in a 256 MiB guest. Restored VMs map the template's memory file"
 	echo "MAP_PRIVATE, so the pages they do not write stay shared between them."
 	echo
-	echo "| start | N | up | PSS per sandbox (MiB) | PSS total (MiB) |"
-	echo "|---|---|---|---|---|"
+	echo "Idle CPU: utime+stime of those VMMs over ${IDLE_SECS} s once all were up (10 s after the last"
+	echo "start), in % of one host core per sandbox (what wakes an idle guest: docs/guest-kernel.md, \"Idle\")."
+	echo
+	echo "| start | N | up | PSS per sandbox (MiB) | PSS total (MiB) | idle CPU per sandbox (% of a core) |"
+	echo "|---|---|---|---|---|---|"
 	printf "%s" "$dens"
 	[ -f docs/benchmarks-notes.md ] && { echo; cat docs/benchmarks-notes.md; }
 } >"$OUT"

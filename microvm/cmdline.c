@@ -9,6 +9,12 @@
  *   io_delay=none        no port-0x80 writes between legacy port accesses (each one an exit)
  *   i8042.*              if the i8042 driver is built in, do not probe aux/mux/PnP
  *   8250.nr_uarts=1      only COM1 exists; probing COM2-4 costs exits for nothing
+ *   tsc=nowatchdog       where the kernel cannot trust the TSC alone (no invariant TSC with
+ *                        TSC_ADJUST in CPUID), the clocksource watchdog re-reads it against
+ *                        kvm-clock every 0.5 s: a timer that wakes an idle guest twice a second,
+ *                        milliseconds of emulated kernel code each on kvm_pvm. KVM keeps guest
+ *                        TSC and kvm-clock in step (both restored from a snapshot), so the check
+ *                        buys nothing (docs/guest-kernel.md, "Idle")
  * On kvm_pvm (software emulation) the kernel must not use instructions KVM's emulator lacks at
  * CPL0; CPUID masking alone is not honoured there (/work/shared/guest-kernel-notes.md).
  */
@@ -21,7 +27,7 @@
 #include "layout.h"
 
 #define CMDLINE_BASE                                                                               \
-	"console=ttyS0 quiet reboot=k panic=-1 io_delay=none "                                     \
+	"console=ttyS0 quiet reboot=k panic=-1 io_delay=none tsc=nowatchdog "                      \
 	"i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd 8250.nr_uarts=1"
 /*
  * kvm_pvm passes the host's CPUID through whatever KVM_SET_CPUID2 says, so the kernel is told on

@@ -77,6 +77,16 @@ START_TEST(emulated_clearcpuid_fits_and_hides_byte_string_ops)
 }
 END_TEST
 
+/* An idle guest must not be woken twice a second by the clocksource watchdog: on every host. */
+START_TEST(no_clocksource_watchdog_on_any_host)
+{
+	for (int emulated = 0; emulated <= 1; emulated++) {
+		ck_assert_int_eq(cmdline_build(buf, sizeof(buf), emulated, 1, NULL, NULL), 0);
+		ck_assert_ptr_nonnull(strstr(buf, " tsc=nowatchdog "));
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("vmm_cmdline");
@@ -85,6 +95,7 @@ int main(void)
 	tcase_add_test(tc, emulated_host_devices_and_extra_in_order);
 	tcase_add_test(tc, length_is_bounded);
 	tcase_add_test(tc, emulated_clearcpuid_fits_and_hides_byte_string_ops);
+	tcase_add_test(tc, no_clocksource_watchdog_on_any_host);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
