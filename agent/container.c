@@ -292,6 +292,8 @@ int container_enter_root(const char *root, const struct sbx_run_req *req, bool f
 		return r;
 	if (req->hostname && sethostname(req->hostname, strlen(req->hostname)) < 0)
 		return sbx_err_set(err, errno, "sethostname '%s'", req->hostname);
+	if (req->domainname && setdomainname(req->domainname, strlen(req->domainname)) < 0)
+		return sbx_err_set(err, errno, "setdomainname '%s'", req->domainname);
 	char path[512];
 	r = setup_proc(root, err);
 	if (prewarmed_sys)

@@ -85,7 +85,8 @@ enum sbx_run_tag {
 	SBX_RUN_SECCOMP = 29,	   /* classic BPF program: 1..SBX_RUN_BPF_MAX insns of 8 bytes */
 	SBX_RUN_CGROUP = 30,	   /* the container's guest cgroup and its limits (48 bytes) */
 	SBX_RUN_EXEC_SECRET = 31,  /* SBX_EXEC_SECRET_LEN bytes every exec dial must present */
-	SBX_RUN_LAST_TAG = SBX_RUN_EXEC_SECRET,
+	SBX_RUN_DOMAINNAME = 32,   /* string: the container's NIS domain name (OCI domainname) */
+	SBX_RUN_LAST_TAG = SBX_RUN_DOMAINNAME,
 };
 
 #define SBX_RUN_MAX_ARGS 4096u
@@ -141,9 +142,10 @@ struct sbx_run_req {
 	size_t argc;
 	char **envp; /* NULL-terminated */
 	size_t envc;
-	char *cwd;	/* default "/" */
-	char *hostname; /* NULL: leave the guest default */
-	char *rootfs;	/* NULL: no block rootfs (run in the initramfs; tests only) */
+	char *cwd;	  /* default "/" */
+	char *hostname;	  /* NULL: leave the guest default */
+	char *domainname; /* NULL: leave the guest default */
+	char *rootfs;	  /* NULL: no block rootfs (run in the initramfs; tests only) */
 	char *rootfs_type;
 	uint32_t uid, gid;
 	uint32_t add_gids[SBX_RUN_MAX_GIDS];

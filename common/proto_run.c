@@ -362,6 +362,7 @@ static int run_put_strings(struct tlv_buf *b, const struct sbx_run_req *req, str
 	} opt[] = {
 	    {SBX_RUN_CWD, req->cwd},
 	    {SBX_RUN_HOSTNAME, req->hostname},
+	    {SBX_RUN_DOMAINNAME, req->domainname},
 	    {SBX_RUN_ROOTFS, req->rootfs},
 	    {SBX_RUN_ROOTFS_TYPE, req->rootfs_type},
 	    {SBX_RUN_RESOLV_CONF, req->resolv_conf},
@@ -592,10 +593,11 @@ static int scan_entry(struct run_scan *s, uint16_t tag, const uint8_t *v, uint32
 		return sbx_err_setx(err, EPROTO, "RUN: duplicate tag %u", tag);
 	s->seen |= 1ull << tag;
 	bool is_str = tag == SBX_RUN_ARG || tag == SBX_RUN_ENV || tag == SBX_RUN_CWD ||
-		      tag == SBX_RUN_HOSTNAME || tag == SBX_RUN_ROOTFS ||
-		      tag == SBX_RUN_ROOTFS_TYPE || tag == SBX_RUN_RESOLV_CONF ||
-		      tag == SBX_RUN_HOSTS || tag == SBX_RUN_MOUNT || tag == SBX_RUN_SYSCTL ||
-		      tag == SBX_RUN_MASKED_PATH || tag == SBX_RUN_READONLY_PATH;
+		      tag == SBX_RUN_HOSTNAME || tag == SBX_RUN_DOMAINNAME ||
+		      tag == SBX_RUN_ROOTFS || tag == SBX_RUN_ROOTFS_TYPE ||
+		      tag == SBX_RUN_RESOLV_CONF || tag == SBX_RUN_HOSTS || tag == SBX_RUN_MOUNT ||
+		      tag == SBX_RUN_SYSCTL || tag == SBX_RUN_MASKED_PATH ||
+		      tag == SBX_RUN_READONLY_PATH;
 	int r = is_str ? scan_str(v, len, tag, err) : scan_fixed(v, len, tag, err);
 	if (r < 0)
 		return r;
@@ -748,6 +750,9 @@ static int fill_cb(void *ctx, uint16_t tag, const uint8_t *v, uint32_t len, stru
 		break;
 	case SBX_RUN_HOSTNAME:
 		q->hostname = fill_str(f, v, len);
+		break;
+	case SBX_RUN_DOMAINNAME:
+		q->domainname = fill_str(f, v, len);
 		break;
 	case SBX_RUN_MOUNT:
 		fill_mount(&q->mounts[q->n_mounts++], fill_str(f, v, len));

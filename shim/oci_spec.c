@@ -626,6 +626,11 @@ static int rd_top(yajl_val root, struct oci_spec *s, struct sbx_err *err)
 		    s->oci_version);
 	if (!s->root_path)
 		return sbx_err_setx(err, EINVAL, "config.json: root: missing");
+	/* The kernel's limit (HOST_NAME_MAX, __NEW_UTS_LEN): refused here, not in the guest. */
+	if (s->hostname && strlen(s->hostname) > 64)
+		return sbx_err_setx(err, EINVAL, "config.json: hostname: longer than 64 bytes");
+	if (s->domainname && strlen(s->domainname) > 64)
+		return sbx_err_setx(err, EINVAL, "config.json: domainname: longer than 64 bytes");
 	if (!s->process.present)
 		return sbx_err_setx(err, EINVAL, "config.json: process: missing");
 	return apply_annotations(s, err);

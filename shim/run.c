@@ -153,6 +153,8 @@ static int encode_run(const struct run_opts *o, const struct run_ext *ext, const
 		req.rows = 24;
 		req.cols = 80;
 	}
+	if (o->oci_spec)
+		req.domainname = o->oci_spec->domainname;
 	struct oci_security sec = {0};
 	r = o->oci_spec ? oci_security_to_run(o->oci_spec, &req, &sec, err) : 0;
 	r = r ?: sbx_run_encode(&req, payload, len, err);

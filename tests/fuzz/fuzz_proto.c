@@ -39,6 +39,8 @@ static void check_run(const uint8_t *data, size_t size)
 	assert(q.has_cgroup == q2.has_cgroup && !memcmp(&q.cgroup, &q2.cgroup, sizeof(q.cgroup)));
 	assert(q.has_exec_secret == q2.has_exec_secret &&
 	       !memcmp(q.exec_secret, q2.exec_secret, sizeof(q.exec_secret)));
+	assert(!q.domainname == !q2.domainname &&
+	       (!q.domainname || !strcmp(q.domainname, q2.domainname)));
 	sbx_run_req_free(&q2);
 	sbx_run_req_free(&q);
 	free(buf);

@@ -453,13 +453,23 @@ END_TEST
 
 START_TEST(test_run_attached_exit_code)
 {
-	char *b = make_bundle("run", "[\"sh\", \"-c\", \"echo hi-$(hostname); exit 3\"]", false,
-			      busybox_rootfs());
+	char *b = make_bundle(
+	    "run",
+	    "[\"sh\", \"-c\", \"echo hi-$(hostname)-$(cat /proc/sys/kernel/domainname); exit 3\"]",
+	    false, busybox_rootfs());
+	char path[600];
+	static char spec[16384];
+	snprintf(path, sizeof(path), "%s/config.json", b);
+	snprintf(spec, sizeof(spec), "%s", h_slurp(path));
+	replace(spec, sizeof(spec), "\"hostname\": \"sandbox\",",
+		"\"hostname\": \"sandbox\", \"domainname\": \"example.test\",");
+	write_file(path, spec);
 	struct cmd_result r;
 	h_run(OCI("run", "--bundle", b, "c2"), &r);
 	h_show("run", &r);
 	ck_assert_int_eq(r.status, 3);
-	ck_assert_str_eq(r.out, "hi-sandbox\n"); /* hostname from the spec */
+	/* hostname and domainname from the spec */
+	ck_assert_str_eq(r.out, "hi-sandbox-example.test\n");
 	h_free(&r);
 	assert_nothing_left();
 }

@@ -163,6 +163,10 @@ static const struct {
      "r\"},\"process\":{\"args\":[\"a\"],\"cwd\":\"/\"},"
      "\"annotations\":{\"k\":1}}",
      "annotations.k: expected string"},
+    {"{\"ociVersion\":\"1.0.0\",\"root\":{\"path\":\"/"
+     "r\"},\"process\":{\"args\":[\"a\"],\"cwd\":\"/\"},"
+     "\"domainname\":\"ddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd\"}",
+     "domainname: longer than 64 bytes"},
 };
 
 START_TEST(test_bad_documents)

@@ -205,6 +205,7 @@ START_TEST(run_round_trip)
 	    .envc = 2,
 	    .cwd = "/tmp",
 	    .hostname = "box",
+	    .domainname = "example.test",
 	    .rootfs = "/dev/vda",
 	    .rootfs_type = "erofs",
 	    .uid = 1000,
@@ -232,6 +233,7 @@ START_TEST(run_round_trip)
 	ck_assert_ptr_null(out.envp[2]);
 	ck_assert_str_eq(out.cwd, "/tmp");
 	ck_assert_str_eq(out.hostname, "box");
+	ck_assert_str_eq(out.domainname, "example.test");
 	ck_assert_str_eq(out.rootfs, "/dev/vda");
 	ck_assert_str_eq(out.rootfs_type, "erofs");
 	ck_assert_uint_eq(out.uid, 1000);
