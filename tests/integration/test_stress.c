@@ -115,28 +115,30 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Cycles [_i * CHUNK, ...) of n_seq. Each chunk is its own forked case and must leave the
+ * counts as it found them: check reports a forked case's duration in a signed 32-bit count of
+ * microseconds, so one case of 1000 cycles (~2 h) could not be reported; a chunk is ~15 min. */
+#define CHUNK 100
+
 START_TEST(sequential_cycles_leave_nothing)
 {
 	struct h_counts before, after;
+	unsigned first = (unsigned)_i * CHUNK;
+	unsigned end = first + CHUNK < n_seq ? first + CHUNK : n_seq;
 	h_counts_take(&before);
 	double t0 = now_s();
-	for (unsigned i = 0; i < n_seq; i++) {
+	for (unsigned i = first; i < end; i++) {
 		cycle(i);
-		if ((i + 1) % 10 == 0 || i + 1 == n_seq)
+		if ((i + 1) % 10 == 0 || i + 1 == end)
 			fprintf(stderr, "[sequential] %u/%u cycles, %.1f s each on average\n",
-				i + 1, n_seq, (now_s() - t0) / (i + 1));
-		/* A long run may be stopped before its end: the counts so far are evidence too. */
-		if ((i + 1) % 100 == 0 && i + 1 < n_seq) {
-			struct h_counts mid;
-			h_counts_take(&mid);
-			char label[48];
-			snprintf(label, sizeof(label), "after %u cycles", i + 1);
-			h_counts_print(label, &mid);
-		}
+				i + 1, n_seq, (now_s() - t0) / (i + 1 - first));
 	}
 	h_counts_take(&after);
-	fprintf(stderr, "[sequential] %u cycles in %.0f s; host MemAvailable %+ld MiB\n", n_seq,
-		now_s() - t0, (after.mem_avail_kib - before.mem_avail_kib) / 1024);
+	char label[64];
+	snprintf(label, sizeof(label), "after cycles %u-%u", first + 1, end);
+	h_counts_print(label, &after);
+	fprintf(stderr, "[sequential] cycles %u-%u in %.0f s; host MemAvailable %+ld MiB\n",
+		first + 1, end, now_s() - t0, (after.mem_avail_kib - before.mem_avail_kib) / 1024);
 	h_counts_assert_same(&before, &after, 64);
 }
 END_TEST
@@ -237,19 +239,15 @@ int main(void)
 	}
 	Suite *s = suite_create("stress");
 	TCase *seq = tcase_create("sequential");
-	tcase_set_timeout(seq, (double)(60 + n_seq * run_budget_s));
-	tcase_add_test(seq, sequential_cycles_leave_nothing);
+	unsigned chunks = (n_seq + CHUNK - 1) / CHUNK;
+	tcase_set_timeout(seq, (double)(60 + (n_seq < CHUNK ? n_seq : CHUNK) * run_budget_s));
+	tcase_add_loop_test(seq, sequential_cycles_leave_nothing, 0, (int)chunks);
 	suite_add_tcase(s, seq);
 	TCase *conc = tcase_create("concurrent");
 	tcase_set_timeout(conc, (double)(60 + n_conc * run_budget_s));
 	tcase_add_test(conc, concurrent_runs_leave_nothing);
 	suite_add_tcase(s, conc);
 	SRunner *sr = srunner_create(s);
-	/* check reports a forked test's duration in a signed 32-bit count of microseconds: a case
-	 * longer than ~35 min (some 300 cycles here) cannot be reported and fails. Such long runs
-	 * (make stress) go unforked; their timeouts then do not apply. */
-	if ((uint64_t)n_seq * 6 > 1800)
-		srunner_set_fork_status(sr, CK_NOFORK);
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
