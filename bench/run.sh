@@ -56,47 +56,8 @@ split=$(awk '{printf "| %s | %.1f |\n", $2, $1/1e6}' "$work/timer.log")
 SANDBOX_BOOT_TIMER_LOG=$work/timer2.log "$B/sandbox" run --rootfs "$B/rootfs-busybox" -- true
 split2=$(awk '{printf "| %s | %.1f |\n", $2, $1/1e6}' "$work/timer2.log")
 
-# CPU ticks (utime+stime, all threads) of the given processes, summed.
-cpu_ticks() {
-	local p t=0
-	for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done
-	echo "$t"
-}
-
-# Memory: PSS of N idle sandboxes (VMM processes), from one template and cold-booted; and the
-# host CPU they burn while idle (utime+stime deltas of their VMMs over IDLE_SECS, after a settle
-# delay so the last sandbox's start-up is not counted), in % of one core per sandbox.
-IDLE_SECS=${IDLE_SECS:-60}
-density() { # density MODE N -> "up|avg_pss_mib|total_pss_mib|idle_cpu_pct_per_sandbox"
-	# One at a time, each up before the next starts: N restores at once on a small host time out
-	# (session 9: 19 of 50 failed at load 30), and what is measured is idle memory, not start-up.
-	local mode=$1 n=$2 pids=() i
-	for ((i = 0; i < n; i++)); do
-		"$B/sandbox" run $mode --rootfs "$B/rootfs-busybox" -- sh -c 'echo up; exec sleep 100000' >"$work/d.$i" 2>&1 &
-		pids+=($!)
-		until grep -q up "$work/d.$i" 2>/dev/null; do
-			kill -0 "${pids[$i]}" 2>/dev/null || { echo "bench: density sandbox $i died: $(cat "$work/d.$i")" >&2; break; }
-			sleep 1
-		done
-	done
-	local total=0 up=0 p vmms=()
-	for p in $(pgrep -x sandbox-vmm); do
-		tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q "$work" || continue
-		total=$((total + $(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup")))
-		up=$((up + 1))
-		vmms+=("$p")
-	done
-	local t0 t1 hz
-	hz=$(getconf CLK_TCK)
-	sleep 10
-	t0=$(cpu_ticks "${vmms[@]}")
-	sleep "$IDLE_SECS"
-	t1=$(cpu_ticks "${vmms[@]}")
-	kill -TERM "${pids[@]}" 2>/dev/null || true
-	wait "${pids[@]}" 2>/dev/null || true
-	awk -v t="$total" -v u="$up" -v c=$((t1 - t0)) -v hz="$hz" -v s="$IDLE_SECS" \
-		'BEGIN {printf "%d|%.1f|%.1f|%.2f", u, (u ? t/u/1024 : 0), t/1024, (u ? 100*c/hz/s/u : 0)}'
-}
+# shellcheck source=bench/density.sh
+. "$here/density.sh"
 DENSITY_NS=${DENSITY_NS:-1 10 50}
 COLD_NS=${COLD_NS:-1 4}
 dens=""
@@ -104,8 +65,7 @@ for n in $DENSITY_NS; do dens="$dens| from template | $n | $(density "" "$n") |"
 for n in $COLD_NS; do dens="$dens| cold boot | $n | $(density --no-template "$n") |"$'\n'; done
 
 {
-	echo "# Benchmarks"
-	echo
+	echo "<!-- bench/run.sh: begin -->"
 	echo "Measured by \`make bench\` on $(date -u +%Y-%m-%d), host kernel $(uname -r), $(nproc) cores,"
 	if [ -d /sys/module/kvm_pvm ]; then
 		echo "KVM: kvm_pvm (software emulation of guest kernel code: boots are ~1000x slower than on VMX/SVM)."
@@ -145,9 +105,16 @@ for n in $COLD_NS; do dens="$dens| cold boot | $n | $(density --no-template "$n"
 	echo "| start | N | up | PSS per sandbox (MiB) | PSS total (MiB) | idle CPU per sandbox (% of a core) |"
 	echo "|---|---|---|---|---|---|"
 	printf "%s" "$dens"
-	[ -f docs/benchmarks-notes.md ] && { echo; cat docs/benchmarks-notes.md; }
-} >"$OUT"
-echo "bench: wrote $OUT" >&2
-cat "$OUT"
+	echo "<!-- bench/run.sh: end -->"
+} >"$work/section"
+# Replace our section in place and keep the rest of OUT (the analysis written by hand, the
+# images section); a new OUT starts with a title and our section.
+[ -s "$OUT" ] || printf '# Benchmarks\n\n<!-- bench/run.sh: begin -->\n<!-- bench/run.sh: end -->\n' >"$OUT"
+grep -qx '<!-- bench/run.sh: begin -->' "$OUT" || { echo "bench: $OUT has no bench/run.sh section markers" >&2; exit 1; }
+awk -v sec="$work/section" '/^<!-- bench\/run.sh: begin -->$/ {skip = 1; while ((getline l < sec) > 0) print l}
+	!skip {print} /^<!-- bench\/run.sh: end -->$/ {skip = 0}' "$OUT" >"$work/out"
+cp "$work/out" "$OUT"
+echo "bench: wrote the bench/run.sh section of $OUT" >&2
+cat "$work/section"
 # Images (pull, run IMAGE) vs podman+runc: appends its own section to $OUT.
 RUNS=$RUNS OUT=$OUT "$here/images.sh" "$B"
