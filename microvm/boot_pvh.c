@@ -32,7 +32,7 @@
 /* Descriptor flag words (Intel SDM vol. 3A §3.4.5): G=1 D=1 P=1 S=1 + access type. */
 #define GDT_FLAGS_CODE32 0xc09bu /* execute/read, accessed */
 #define GDT_FLAGS_DATA32 0xc093u /* read/write, accessed */
-#define GDT_FLAGS_TSS32 0x008bu /* busy 32-bit TSS, byte granular */
+#define GDT_FLAGS_TSS32 0x008bu	 /* busy 32-bit TSS, byte granular */
 #define SEG_TYPE_CODE 0xb
 #define SEG_TYPE_DATA 0x3
 #define SEG_TYPE_TSS_BUSY 0xb
@@ -51,7 +51,8 @@ static int check_ehdr(const uint8_t *img, size_t len, struct sbx_err *err)
 {
 	const Elf64_Ehdr *eh = (const Elf64_Ehdr *)img;
 	if (len < sizeof(*eh) || memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0)
-		return sbx_err_setx(err, ENOEXEC, "not an ELF file (boot the vmlinux, not a bzImage)");
+		return sbx_err_setx(err, ENOEXEC,
+				    "not an ELF file (boot the vmlinux, not a bzImage)");
 	if (eh->e_ident[EI_CLASS] != ELFCLASS64 || eh->e_ident[EI_DATA] != ELFDATA2LSB ||
 	    eh->e_machine != EM_X86_64 || eh->e_type != ET_EXEC)
 		return sbx_err_setx(err, ENOEXEC, "not a 64-bit x86-64 ELF executable");
@@ -103,12 +104,13 @@ int pvh_parse_elf(const uint8_t *img, size_t len, uint64_t *entry, struct sbx_er
 			return 0;
 		}
 	}
-	return sbx_err_setx(err, ENOEXEC,
-			    "no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY): kernel built without CONFIG_PVH?");
+	return sbx_err_setx(
+	    err, ENOEXEC,
+	    "no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY): kernel built without CONFIG_PVH?");
 }
 
-static int load_segments(struct guest_mem *m, const uint8_t *img, size_t len,
-			 struct pvh_boot *b, struct sbx_err *err)
+static int load_segments(struct guest_mem *m, const uint8_t *img, size_t len, struct pvh_boot *b,
+			 struct sbx_err *err)
 {
 	const Elf64_Ehdr *eh = (const Elf64_Ehdr *)img;
 	const Elf64_Phdr *ph = (const Elf64_Phdr *)(img + eh->e_phoff);
@@ -118,16 +120,18 @@ static int load_segments(struct guest_mem *m, const uint8_t *img, size_t len,
 		if (p->p_type != PT_LOAD)
 			continue;
 		if (!in_bounds(p->p_offset, p->p_filesz, len) || p->p_filesz > p->p_memsz)
-			return sbx_err_setx(err, ENOEXEC, "ELF segment %u out of bounds of the file", i);
+			return sbx_err_setx(err, ENOEXEC,
+					    "ELF segment %u out of bounds of the file", i);
 		/* Below 1 MiB live the VMM's boot structures; a kernel never loads there. */
-		uint8_t *dst = p->p_paddr >= LAYOUT_HIGHMEM_START ?
-				       gpa_to_hva(m, p->p_paddr, p->p_memsz) : NULL;
+		uint8_t *dst = p->p_paddr >= LAYOUT_HIGHMEM_START
+				   ? gpa_to_hva(m, p->p_paddr, p->p_memsz)
+				   : NULL;
 		if (!dst)
-			return sbx_err_setx(err, E2BIG,
-					    "ELF segment %u at 0x%llx+0x%llx does not fit in %llu MiB of guest RAM",
-					    i, (unsigned long long)p->p_paddr,
-					    (unsigned long long)p->p_memsz,
-					    (unsigned long long)(m->size >> 20));
+			return sbx_err_setx(
+			    err, E2BIG,
+			    "ELF segment %u at 0x%llx+0x%llx does not fit in %llu MiB of guest RAM",
+			    i, (unsigned long long)p->p_paddr, (unsigned long long)p->p_memsz,
+			    (unsigned long long)(m->size >> 20));
 		memcpy(dst, img + p->p_offset, p->p_filesz);
 		memset(dst + p->p_filesz, 0, p->p_memsz - p->p_filesz);
 		if (p->p_paddr + p->p_memsz > b->kernel_end)
@@ -149,8 +153,7 @@ static void file_map_release(struct file_map *f)
 		munmap(f->p, f->len);
 }
 
-int pvh_load_kernel(struct guest_mem *m, const char *path, struct pvh_boot *b,
-		    struct sbx_err *err)
+int pvh_load_kernel(struct guest_mem *m, const char *path, struct pvh_boot *b, struct sbx_err *err)
 {
 	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -159,8 +162,9 @@ int pvh_load_kernel(struct guest_mem *m, const char *path, struct pvh_boot *b,
 	if (fstat(fd, &st) < 0)
 		return sbx_err_set(err, errno, "stat kernel '%s'", path);
 	if (!S_ISREG(st.st_mode) || st.st_size == 0)
-		return sbx_err_setx(err, ENOEXEC, "kernel '%s': not a regular, non-empty file", path);
-	__attribute__((cleanup(file_map_release))) struct file_map fm = { NULL, (size_t)st.st_size };
+		return sbx_err_setx(err, ENOEXEC, "kernel '%s': not a regular, non-empty file",
+				    path);
+	__attribute__((cleanup(file_map_release))) struct file_map fm = {NULL, (size_t)st.st_size};
 	fm.p = mmap(NULL, fm.len, PROT_READ, MAP_PRIVATE, fd, 0);
 	if (fm.p == MAP_FAILED)
 		return sbx_err_set(err, errno, "mmap kernel '%s'", path);
@@ -186,8 +190,7 @@ static int read_full(int fd, uint8_t *dst, uint64_t len)
 	return 0;
 }
 
-int pvh_load_initrd(struct guest_mem *m, const char *path, struct pvh_boot *b,
-		    struct sbx_err *err)
+int pvh_load_initrd(struct guest_mem *m, const char *path, struct pvh_boot *b, struct sbx_err *err)
 {
 	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -196,14 +199,17 @@ int pvh_load_initrd(struct guest_mem *m, const char *path, struct pvh_boot *b,
 	if (fstat(fd, &st) < 0)
 		return sbx_err_set(err, errno, "stat initrd '%s'", path);
 	if (!S_ISREG(st.st_mode) || st.st_size == 0)
-		return sbx_err_setx(err, EINVAL, "initrd '%s': not a regular, non-empty file", path);
+		return sbx_err_setx(err, EINVAL, "initrd '%s': not a regular, non-empty file",
+				    path);
 	uint64_t size = (uint64_t)st.st_size;
 	uint64_t low = ALIGN_UP(b->kernel_end, PAGE_SIZE_4K);
-	/* Top of RAM, page-aligned, like QEMU and Firecracker: leaves the most room to the kernel. */
+	/* Top of RAM, page-aligned, like QEMU and Firecracker: leaves the most room to the kernel.
+	 */
 	if (size > m->size || ALIGN_DOWN(m->size - size, PAGE_SIZE_4K) < low)
-		return sbx_err_setx(err, E2BIG,
-				    "initrd '%s' (%llu bytes) does not fit in guest RAM above the kernel",
-				    path, (unsigned long long)size);
+		return sbx_err_setx(
+		    err, E2BIG,
+		    "initrd '%s' (%llu bytes) does not fit in guest RAM above the kernel", path,
+		    (unsigned long long)size);
 	uint64_t addr = ALIGN_DOWN(m->size - size, PAGE_SIZE_4K);
 	uint8_t *dst = gpa_to_hva(m, addr, size);
 	int r = dst ? read_full(fd, dst, size) : -EFAULT;
@@ -217,9 +223,9 @@ int pvh_load_initrd(struct guest_mem *m, const char *path, struct pvh_boot *b,
 size_t pvh_build_memmap(uint64_t mem_size, struct hvm_memmap_table_entry *out, size_t max)
 {
 	struct hvm_memmap_table_entry all[] = {
-		{ 0, LAYOUT_MPTABLE_START, E820_RAM, 0 },
-		{ LAYOUT_MPTABLE_START, LAYOUT_LOWMEM_END - LAYOUT_MPTABLE_START, E820_RESERVED, 0 },
-		{ LAYOUT_HIGHMEM_START, mem_size - LAYOUT_HIGHMEM_START, E820_RAM, 0 },
+	    {0, LAYOUT_MPTABLE_START, E820_RAM, 0},
+	    {LAYOUT_MPTABLE_START, LAYOUT_LOWMEM_END - LAYOUT_MPTABLE_START, E820_RESERVED, 0},
+	    {LAYOUT_HIGHMEM_START, mem_size - LAYOUT_HIGHMEM_START, E820_RAM, 0},
 	};
 	size_t n = mem_size > LAYOUT_HIGHMEM_START ? 3 : 2;
 	if (n > max)
@@ -237,9 +243,9 @@ static uint64_t gdt_entry(uint16_t flags, uint32_t base, uint32_t limit)
 static int write_gdt(struct guest_mem *m)
 {
 	uint64_t gdt[BOOT_GDT_ENTRIES] = {
-		[BOOT_GDT_CODE_SEL / 8] = gdt_entry(GDT_FLAGS_CODE32, 0, 0xfffff),
-		[BOOT_GDT_DATA_SEL / 8] = gdt_entry(GDT_FLAGS_DATA32, 0, 0xfffff),
-		[BOOT_GDT_TSS_SEL / 8] = gdt_entry(GDT_FLAGS_TSS32, 0, TSS_LIMIT),
+	    [BOOT_GDT_CODE_SEL / 8] = gdt_entry(GDT_FLAGS_CODE32, 0, 0xfffff),
+	    [BOOT_GDT_DATA_SEL / 8] = gdt_entry(GDT_FLAGS_DATA32, 0, 0xfffff),
+	    [BOOT_GDT_TSS_SEL / 8] = gdt_entry(GDT_FLAGS_TSS32, 0, TSS_LIMIT),
 	};
 	return guest_mem_write(m, LAYOUT_BOOT_GDT, gdt, sizeof(gdt));
 }
@@ -253,15 +259,15 @@ int pvh_write_boot_info(struct guest_mem *m, const char *cmdline, const struct p
 				    LAYOUT_CMDLINE_MAX);
 	struct hvm_memmap_table_entry mm[4];
 	size_t nmm = pvh_build_memmap(m->size, mm, 4);
-	struct hvm_modlist_entry mod = { b->initrd_addr, b->initrd_size, 0, 0 };
+	struct hvm_modlist_entry mod = {b->initrd_addr, b->initrd_size, 0, 0};
 	struct hvm_start_info si = {
-		.magic = HVM_START_MAGIC,
-		.version = HVM_START_VERSION,
-		.nr_modules = b->initrd_size ? 1 : 0,
-		.modlist_paddr = b->initrd_size ? LAYOUT_PVH_MODLIST : 0,
-		.cmdline_paddr = LAYOUT_CMDLINE,
-		.memmap_paddr = LAYOUT_PVH_MEMMAP,
-		.memmap_entries = (uint32_t)nmm,
+	    .magic = HVM_START_MAGIC,
+	    .version = HVM_START_VERSION,
+	    .nr_modules = b->initrd_size ? 1 : 0,
+	    .modlist_paddr = b->initrd_size ? LAYOUT_PVH_MODLIST : 0,
+	    .cmdline_paddr = LAYOUT_CMDLINE,
+	    .memmap_paddr = LAYOUT_PVH_MEMMAP,
+	    .memmap_entries = (uint32_t)nmm,
 	};
 	if (guest_mem_write(m, LAYOUT_CMDLINE, cmdline, clen) < 0 ||
 	    guest_mem_write(m, LAYOUT_PVH_MEMMAP, mm, nmm * sizeof(mm[0])) < 0 ||
@@ -273,8 +279,16 @@ int pvh_write_boot_info(struct guest_mem *m, const char *cmdline, const struct p
 
 static void flat_segment(struct kvm_segment *s, uint16_t sel, uint8_t type)
 {
-	*s = (struct kvm_segment){ .base = 0, .limit = 0xffffffffu, .selector = sel, .type = type,
-				   .present = 1, .dpl = 0, .db = 1, .s = 1, .l = 0, .g = 1 };
+	*s = (struct kvm_segment){.base = 0,
+				  .limit = 0xffffffffu,
+				  .selector = sel,
+				  .type = type,
+				  .present = 1,
+				  .dpl = 0,
+				  .db = 1,
+				  .s = 1,
+				  .l = 0,
+				  .g = 1};
 }
 
 int pvh_setup_bsp(int vcpu_fd, const struct pvh_boot *b, struct sbx_err *err)
@@ -286,8 +300,10 @@ int pvh_setup_bsp(int vcpu_fd, const struct pvh_boot *b, struct sbx_err *err)
 	flat_segment(&sr.cs, BOOT_GDT_CODE_SEL, SEG_TYPE_CODE);
 	flat_segment(&sr.ds, BOOT_GDT_DATA_SEL, SEG_TYPE_DATA);
 	sr.es = sr.fs = sr.gs = sr.ss = sr.ds;
-	sr.tr = (struct kvm_segment){ .limit = TSS_LIMIT, .selector = BOOT_GDT_TSS_SEL,
-				      .type = SEG_TYPE_TSS_BUSY, .present = 1 };
+	sr.tr = (struct kvm_segment){.limit = TSS_LIMIT,
+				     .selector = BOOT_GDT_TSS_SEL,
+				     .type = SEG_TYPE_TSS_BUSY,
+				     .present = 1};
 	sr.gdt.base = LAYOUT_BOOT_GDT;
 	sr.gdt.limit = BOOT_GDT_ENTRIES * 8 - 1;
 	sr.idt.base = 0;
@@ -297,7 +313,7 @@ int pvh_setup_bsp(int vcpu_fd, const struct pvh_boot *b, struct sbx_err *err)
 	r = KVM_IOCTL_PTR(vcpu_fd, KVM_SET_SREGS, &sr, err);
 	if (r < 0)
 		return r;
-	struct kvm_regs regs = { .rip = b->entry, .rbx = LAYOUT_PVH_START_INFO,
-				 .rflags = X86_RFLAGS_RESERVED };
+	struct kvm_regs regs = {
+	    .rip = b->entry, .rbx = LAYOUT_PVH_START_INFO, .rflags = X86_RFLAGS_RESERVED};
 	return KVM_IOCTL_PTR(vcpu_fd, KVM_SET_REGS, &regs, err);
 }

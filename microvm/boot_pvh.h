@@ -26,7 +26,7 @@ struct hvm_start_info {
 	uint32_t nr_modules;
 	uint64_t modlist_paddr;
 	uint64_t cmdline_paddr;
-	uint64_t rsdp_paddr; /* 0: no ACPI */
+	uint64_t rsdp_paddr;   /* 0: no ACPI */
 	uint64_t memmap_paddr; /* version >= 1 */
 	uint32_t memmap_entries;
 	uint32_t reserved;
@@ -51,7 +51,7 @@ _Static_assert(sizeof(struct hvm_modlist_entry) == 32, "hvm_modlist_entry is 32 
 _Static_assert(sizeof(struct hvm_memmap_table_entry) == 24, "memmap entry is 24 bytes");
 
 struct pvh_boot {
-	uint64_t entry; /* guest-physical 32-bit PVH entry point */
+	uint64_t entry;	     /* guest-physical 32-bit PVH entry point */
 	uint64_t kernel_end; /* first byte after the highest PT_LOAD segment */
 	uint64_t initrd_addr, initrd_size;
 };
@@ -63,12 +63,10 @@ struct pvh_boot {
 int pvh_parse_elf(const uint8_t *img, size_t len, uint64_t *entry, struct sbx_err *err);
 
 /* Maps the vmlinux at `path`, copies its PT_LOAD segments to their physical addresses. */
-int pvh_load_kernel(struct guest_mem *m, const char *path, struct pvh_boot *b,
-		    struct sbx_err *err);
+int pvh_load_kernel(struct guest_mem *m, const char *path, struct pvh_boot *b, struct sbx_err *err);
 
 /* Reads the initrd into the top of guest RAM (page-aligned, above the kernel). */
-int pvh_load_initrd(struct guest_mem *m, const char *path, struct pvh_boot *b,
-		    struct sbx_err *err);
+int pvh_load_initrd(struct guest_mem *m, const char *path, struct pvh_boot *b, struct sbx_err *err);
 
 /* The e820 map for a guest with mem_size bytes of RAM; returns the number of entries. */
 size_t pvh_build_memmap(uint64_t mem_size, struct hvm_memmap_table_entry *out, size_t max);

@@ -23,15 +23,15 @@ int bus_register(struct bus *bus, uint64_t base, uint64_t len, const struct bus_
 	for (unsigned i = 0; i < bus->n; i++) {
 		const struct bus_range *r = &bus->ranges[i];
 		if (ranges_overlap(base, len, r->base, r->len))
-			return sbx_err_setx(err, EEXIST,
-					    "%s: range 0x%llx+0x%llx overlaps 0x%llx+0x%llx", name,
-					    (unsigned long long)base, (unsigned long long)len,
-					    (unsigned long long)r->base, (unsigned long long)r->len);
+			return sbx_err_setx(
+			    err, EEXIST, "%s: range 0x%llx+0x%llx overlaps 0x%llx+0x%llx", name,
+			    (unsigned long long)base, (unsigned long long)len,
+			    (unsigned long long)r->base, (unsigned long long)r->len);
 	}
 	if (bus->n >= BUS_MAX_RANGES)
 		return sbx_err_setx(err, ENOSPC, "%s: no room for range 0x%llx (max %d)", name,
 				    (unsigned long long)base, BUS_MAX_RANGES);
-	bus->ranges[bus->n++] = (struct bus_range){ base, len, ops, opaque };
+	bus->ranges[bus->n++] = (struct bus_range){base, len, ops, opaque};
 	return 0;
 }
 

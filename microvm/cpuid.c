@@ -28,8 +28,10 @@
 #define CPUID1_ECX_HYPERVISOR BIT(31)
 #define CPUID1_EDX_HTT BIT(28)
 /* Leaf 7.0: AVX2 and every AVX-512 subset (EBX 16,17,21,26,27,28,30,31). */
-#define CPUID7_EBX_AVX_MASK (BIT(5) | BIT(16) | BIT(17) | BIT(21) | BIT(26) | BIT(27) | BIT(28) | BIT(30) | BIT(31))
-/* Leaf 7.0 ECX: AVX512_VBMI, VBMI2, VNNI, BITALG, VPOPCNTDQ. EDX: 4VNNIW, 4FMAPS, VP2INTERSECT, FP16. */
+#define CPUID7_EBX_AVX_MASK                                                                        \
+	(BIT(5) | BIT(16) | BIT(17) | BIT(21) | BIT(26) | BIT(27) | BIT(28) | BIT(30) | BIT(31))
+/* Leaf 7.0 ECX: AVX512_VBMI, VBMI2, VNNI, BITALG, VPOPCNTDQ. EDX: 4VNNIW, 4FMAPS, VP2INTERSECT,
+ * FP16. */
 #define CPUID7_ECX_AVX_MASK (BIT(1) | BIT(6) | BIT(11) | BIT(12) | BIT(14))
 #define CPUID7_EDX_AVX_MASK (BIT(2) | BIT(3) | BIT(8) | BIT(23))
 /* Leaf 0x80000001 ECX: ABM (LZCNT, and POPCNT on AMD). */
@@ -39,7 +41,8 @@
 #define KVM_PV_SEND_IPI BIT(11)
 #define KVM_PV_SCHED_YIELD BIT(13)
 #define KVM_PV_HC_MAP_GPA_RANGE BIT(16)
-#define KVM_PV_HYPERCALL_MASK (KVM_PV_UNHALT | KVM_PV_SEND_IPI | KVM_PV_SCHED_YIELD | KVM_PV_HC_MAP_GPA_RANGE)
+#define KVM_PV_HYPERCALL_MASK                                                                      \
+	(KVM_PV_UNHALT | KVM_PV_SEND_IPI | KVM_PV_SCHED_YIELD | KVM_PV_HC_MAP_GPA_RANGE)
 /* Leaves 0xB/0x1F: level types in ECX[15:8]. */
 #define TOPO_LEVEL_SMT 1u
 #define TOPO_LEVEL_CORE 2u
@@ -137,8 +140,9 @@ static void fixup_emulated(struct kvm_cpuid_entry2 *e)
 {
 	switch (e->function) {
 	case 1:
-		e->ecx &= ~(CPUID1_ECX_FMA | CPUID1_ECX_CX16 | CPUID1_ECX_POPCNT | CPUID1_ECX_XSAVE |
-			    CPUID1_ECX_OSXSAVE | CPUID1_ECX_AVX | CPUID1_ECX_F16C);
+		e->ecx &=
+		    ~(CPUID1_ECX_FMA | CPUID1_ECX_CX16 | CPUID1_ECX_POPCNT | CPUID1_ECX_XSAVE |
+		      CPUID1_ECX_OSXSAVE | CPUID1_ECX_AVX | CPUID1_ECX_F16C);
 		break;
 	case 7:
 		if (e->index == 0) {
@@ -161,13 +165,23 @@ void cpuid_fixup(struct kvm_cpuid2 *c, unsigned id, unsigned ncpus, bool emulate
 	for (unsigned i = 0; i < c->nent; i++) {
 		struct kvm_cpuid_entry2 *e = &c->entries[i];
 		switch (e->function) {
-		case 1: fixup_leaf1(e, id, ncpus); break;
-		case 4: fixup_leaf4(e, ncpus); break;
+		case 1:
+			fixup_leaf1(e, id, ncpus);
+			break;
+		case 4:
+			fixup_leaf4(e, ncpus);
+			break;
 		case 0xb:
-		case 0x1f: fixup_topology(e, id, ncpus); break;
+		case 0x1f:
+			fixup_topology(e, id, ncpus);
+			break;
 		case 0x80000008:
-		case 0x8000001e: fixup_amd_topology(e, id, ncpus); break;
-		case 0x40000001: e->eax &= ~KVM_PV_HYPERCALL_MASK; break;
+		case 0x8000001e:
+			fixup_amd_topology(e, id, ncpus);
+			break;
+		case 0x40000001:
+			e->eax &= ~KVM_PV_HYPERCALL_MASK;
+			break;
 		}
 		if (emulated)
 			fixup_emulated(e);

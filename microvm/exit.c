@@ -10,7 +10,7 @@
 #include <string.h>
 
 static void report(struct exit_report *rep, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 static void report(struct exit_report *rep, const char *fmt, ...)
 {
@@ -62,11 +62,16 @@ static enum exit_action exit_mmio(struct vm *vm, struct kvm_run *run)
 static const char *internal_suberror_name(uint32_t sub)
 {
 	switch (sub) {
-	case KVM_INTERNAL_ERROR_EMULATION: return "emulation failure";
-	case KVM_INTERNAL_ERROR_SIMUL_EX: return "exception while delivering an exception";
-	case KVM_INTERNAL_ERROR_DELIVERY_EV: return "event delivery failure";
-	case KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON: return "unexpected exit reason";
-	default: return "unknown suberror";
+	case KVM_INTERNAL_ERROR_EMULATION:
+		return "emulation failure";
+	case KVM_INTERNAL_ERROR_SIMUL_EX:
+		return "exception while delivering an exception";
+	case KVM_INTERNAL_ERROR_DELIVERY_EV:
+		return "event delivery failure";
+	case KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON:
+		return "unexpected exit reason";
+	default:
+		return "unknown suberror";
 	}
 }
 
@@ -112,11 +117,13 @@ enum exit_action exit_dispatch(struct vm *vm, struct kvm_run *run, struct exit_r
 	case KVM_EXIT_MMIO:
 		return exit_mmio(vm, run);
 	case KVM_EXIT_HLT:
-		/* Only without an in-kernel LAPIC; nothing can wake the vCPU, so the guest is done. */
+		/* Only without an in-kernel LAPIC; nothing can wake the vCPU, so the guest is done.
+		 */
 		report(rep, "guest halted");
 		return EXIT_ACT_GUEST_SHUTDOWN;
 	case KVM_EXIT_SHUTDOWN:
-		/* Triple fault: what a reset looks like to KVM; Firecracker treats it as the end. */
+		/* Triple fault: what a reset looks like to KVM; Firecracker treats it as the end.
+		 */
 		report(rep, "guest shut down (KVM_EXIT_SHUTDOWN)");
 		return EXIT_ACT_GUEST_SHUTDOWN;
 	case KVM_EXIT_INTERNAL_ERROR:
@@ -140,11 +147,16 @@ int exit_action_status(const struct vm *vm, enum exit_action act)
 {
 	switch (act) {
 	case EXIT_ACT_GUEST_RESET:
-	case EXIT_ACT_GUEST_SHUTDOWN: return VM_EXIT_GUEST_ENDED;
-	case EXIT_ACT_STOP: return vm->stop_status;
-	case EXIT_ACT_INTERNAL_ERROR: return VM_EXIT_INTERNAL_ERROR;
-	case EXIT_ACT_FAIL: return VM_EXIT_GUEST_FAULT;
-	case EXIT_ACT_CONTINUE: break;
+	case EXIT_ACT_GUEST_SHUTDOWN:
+		return VM_EXIT_GUEST_ENDED;
+	case EXIT_ACT_STOP:
+		return vm->stop_status;
+	case EXIT_ACT_INTERNAL_ERROR:
+		return VM_EXIT_INTERNAL_ERROR;
+	case EXIT_ACT_FAIL:
+		return VM_EXIT_GUEST_FAULT;
+	case EXIT_ACT_CONTINUE:
+		break;
 	}
 	return VM_EXIT_GUEST_ENDED;
 }

@@ -11,12 +11,12 @@
 #include "vm.h"
 
 enum exit_action {
-	EXIT_ACT_CONTINUE, /* handled; KVM_RUN again */
-	EXIT_ACT_GUEST_RESET, /* the guest asked for a reset: it is done (exit 0) */
+	EXIT_ACT_CONTINUE,	 /* handled; KVM_RUN again */
+	EXIT_ACT_GUEST_RESET,	 /* the guest asked for a reset: it is done (exit 0) */
 	EXIT_ACT_GUEST_SHUTDOWN, /* triple fault, HLT without irqchip, power-off event (exit 0) */
-	EXIT_ACT_STOP, /* a device asked the VM to stop (vm->stop_status says how) */
+	EXIT_ACT_STOP,		 /* a device asked the VM to stop (vm->stop_status says how) */
 	EXIT_ACT_INTERNAL_ERROR, /* KVM could not emulate something (exit 4) */
-	EXIT_ACT_FAIL, /* an exit the VMM cannot handle (exit 5) */
+	EXIT_ACT_FAIL,		 /* an exit the VMM cannot handle (exit 5) */
 };
 
 struct exit_report {

@@ -56,7 +56,8 @@ int guest_mem_create(struct guest_mem *m, uint64_t size, struct sbx_err *err)
 	m->size = 0;
 	m->memfd = -1;
 	if (size == 0 || size % GUEST_MEM_PAGE != 0)
-		return sbx_err_setx(err, EINVAL, "guest memory size %llu is not a positive multiple of 4 KiB",
+		return sbx_err_setx(err, EINVAL,
+				    "guest memory size %llu is not a positive multiple of 4 KiB",
 				    (unsigned long long)size);
 
 	cleanup_close int fd = memfd_create("sandbox-guest-ram", MFD_CLOEXEC);
@@ -68,7 +69,8 @@ int guest_mem_create(struct guest_mem *m, uint64_t size, struct sbx_err *err)
 	/* MAP_NORESERVE: the guest touches only what it uses; untouched pages cost nothing. */
 	uint8_t *p = map_guarded(size, MAP_SHARED, fd);
 	if (!p)
-		return sbx_err_set(err, errno, "mmap %llu bytes of guest RAM", (unsigned long long)size);
+		return sbx_err_set(err, errno, "mmap %llu bytes of guest RAM",
+				   (unsigned long long)size);
 
 	m->host = p;
 	m->size = size;
@@ -82,7 +84,8 @@ int guest_mem_map_private(struct guest_mem *m, int fd, uint64_t size, struct sbx
 	m->size = 0;
 	m->memfd = -1;
 	if (size == 0 || size % GUEST_MEM_PAGE != 0)
-		return sbx_err_setx(err, EINVAL, "guest memory size %llu is not a positive multiple of 4 KiB",
+		return sbx_err_setx(err, EINVAL,
+				    "guest memory size %llu is not a positive multiple of 4 KiB",
 				    (unsigned long long)size);
 	/* No MAP_POPULATE: restore must not read the file; the guest faults in what it uses. */
 	uint8_t *p = map_guarded(size, MAP_PRIVATE, fd);
@@ -114,7 +117,8 @@ static int copy_data_extents(int fd, uint8_t *dst, uint64_t size, struct sbx_err
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n <= 0)
-				return sbx_err_set(err, n < 0 ? errno : EIO, "read the guest memory file");
+				return sbx_err_set(err, n < 0 ? errno : EIO,
+						   "read the guest memory file");
 			p += n;
 		}
 		off = h;
@@ -131,7 +135,8 @@ int guest_mem_share(struct guest_mem *m, int fd, struct sbx_err *err)
 		return sbx_err_set(err, errno, "memfd_create guest RAM");
 	if (ftruncate(mfd, (off_t)m->size) < 0)
 		return sbx_err_set(err, errno, "ftruncate guest RAM memfd");
-	uint8_t *tmp = mmap(NULL, m->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, mfd, 0);
+	uint8_t *tmp =
+	    mmap(NULL, m->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, mfd, 0);
 	if (tmp == MAP_FAILED)
 		return sbx_err_set(err, errno, "mmap guest RAM memfd");
 	int r = copy_data_extents(fd, tmp, m->size, err);
@@ -139,8 +144,8 @@ int guest_mem_share(struct guest_mem *m, int fd, struct sbx_err *err)
 	if (r < 0)
 		return r;
 	/* MAP_FIXED replaces the private mapping in one step; KVM follows the new pages. */
-	void *p = mmap(m->host, m->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE | MAP_FIXED,
-		       mfd, 0);
+	void *p = mmap(m->host, m->size, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_NORESERVE | MAP_FIXED, mfd, 0);
 	if (p == MAP_FAILED)
 		return sbx_err_set(err, errno, "mmap guest RAM memfd over the snapshot mapping");
 	m->memfd = steal_fd(mfd);

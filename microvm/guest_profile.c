@@ -47,7 +47,7 @@ int guest_profile_open(const char *path, struct sbx_err *err)
 		return sbx_err_set(err, errno, "mmap guest profile '%s'", path);
 	profile_map = m;
 	/* No SA_RESTART: the signal must end KVM_RUN with EINTR to be seen at all. */
-	struct sigaction sa = { .sa_handler = profile_tick };
+	struct sigaction sa = {.sa_handler = profile_tick};
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(PROFILE_SIGNAL, &sa, NULL) < 0)
 		return sbx_err_set(err, errno, "sigaction SIGPROF");
@@ -63,14 +63,14 @@ int guest_profile_arm_thread(struct sbx_err *err)
 {
 	if (!profile_map)
 		return 0;
-	struct sigevent sev = { .sigev_notify = SIGEV_THREAD_ID, .sigev_signo = PROFILE_SIGNAL };
+	struct sigevent sev = {.sigev_notify = SIGEV_THREAD_ID, .sigev_signo = PROFILE_SIGNAL};
 	sev._sigev_un._tid = gettid(); /* glibc 2.36 names no sigev_notify_thread_id */
 	timer_t t;
 	/* The thread's CPU clock: samples fall where the VMM spends CPU, and never in a halt. */
 	if (timer_create(CLOCK_THREAD_CPUTIME_ID, &sev, &t) < 0)
 		return sbx_err_set(err, errno, "guest profile timer");
-	struct itimerspec its = { .it_interval.tv_nsec = PROFILE_PERIOD_NS,
-				  .it_value.tv_nsec = PROFILE_PERIOD_NS };
+	struct itimerspec its = {.it_interval.tv_nsec = PROFILE_PERIOD_NS,
+				 .it_value.tv_nsec = PROFILE_PERIOD_NS};
 	if (timer_settime(t, 0, &its, NULL) < 0)
 		return sbx_err_set(err, errno, "guest profile timer start");
 	return 0;

@@ -28,13 +28,13 @@
  * 1.4 §4: the floating pointer is searched in the last KiB of base memory).
  */
 #define LAYOUT_BOOT_GDT 0x500ull /* flat 32-bit GDT for the PVH entry (selectors 0x10/0x18) */
-#define LAYOUT_PVH_START_INFO 0x6000ull /* struct hvm_start_info (Xen PVH ABI, start_info.h) */
-#define LAYOUT_PVH_MODLIST 0x6040ull /* hvm_modlist_entry[1]: the initrd */
-#define LAYOUT_PVH_MEMMAP 0x7000ull /* hvm_memmap_table_entry[]: the e820 map */
-#define LAYOUT_CMDLINE 0x20000ull /* kernel command line, NUL-terminated */
-#define LAYOUT_CMDLINE_MAX 2048u /* x86 COMMAND_LINE_SIZE in Linux 6.1, NUL included */
-#define LAYOUT_MPTABLE_START 0x9fc00ull /* 639 KiB: last KiB of base memory */
-#define LAYOUT_LOWMEM_END 0xa0000ull /* 640 KiB: start of the legacy VGA/BIOS hole */
+#define LAYOUT_PVH_START_INFO 0x6000ull	 /* struct hvm_start_info (Xen PVH ABI, start_info.h) */
+#define LAYOUT_PVH_MODLIST 0x6040ull	 /* hvm_modlist_entry[1]: the initrd */
+#define LAYOUT_PVH_MEMMAP 0x7000ull	 /* hvm_memmap_table_entry[]: the e820 map */
+#define LAYOUT_CMDLINE 0x20000ull	 /* kernel command line, NUL-terminated */
+#define LAYOUT_CMDLINE_MAX 2048u	 /* x86 COMMAND_LINE_SIZE in Linux 6.1, NUL included */
+#define LAYOUT_MPTABLE_START 0x9fc00ull	 /* 639 KiB: last KiB of base memory */
+#define LAYOUT_LOWMEM_END 0xa0000ull	 /* 640 KiB: start of the legacy VGA/BIOS hole */
 #define LAYOUT_HIGHMEM_START 0x100000ull /* 1 MiB: RAM resumes here */
 /*
  * Guest RAM is one block from 0 and must end below the MMIO windows (virtio at 0xd0000000,
@@ -45,7 +45,8 @@
 #define LAYOUT_IOAPIC_ADDR 0xfec00000u
 #define LAYOUT_LAPIC_ADDR 0xfee00000u
 #define LAYOUT_IOAPIC_PINS 24u /* KVM's in-kernel IOAPIC has 24 inputs (KVM_IOAPIC_NUM_PINS) */
-/* KVM_SET_TSS_ADDR / KVM_SET_IDENTITY_MAP_ADDR (KVM API doc 4.49/4.74): 3 pages below 4 GiB BIOS. */
+/* KVM_SET_TSS_ADDR / KVM_SET_IDENTITY_MAP_ADDR (KVM API doc 4.49/4.74): 3 pages below 4 GiB BIOS.
+ */
 #define LAYOUT_KVM_IDENTITY_MAP 0xfffbc000ull
 #define LAYOUT_KVM_TSS 0xfffbd000ull
 

@@ -33,7 +33,7 @@
 
 #define PROG "sandbox-vmm"
 #define DEFAULT_MEM_MIB 128u
-#define MIN_MEM_MIB 32u /* the kernel loads at 16 MiB; it needs room after itself */
+#define MIN_MEM_MIB 32u	       /* the kernel loads at 16 MiB; it needs room after itself */
 #define VSOCK_MIN_GUEST_CID 3u /* 0-2 are reserved (hypervisor, local, host) */
 #define VSOCK_MAX_GUEST_CID 0xfffffffeu
 
@@ -46,39 +46,40 @@ static const char *vmm_id;
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: " PROG " --kernel VMLINUX --initrd CPIO [options]\n"
-		"       " PROG " --restore DIR [--disk PATH[,ro]]... [--vsock-uds PATH] [options]\n"
-		"  --kernel FILE        uncompressed vmlinux with a PVH entry note (required)\n"
-		"  --initrd FILE        initramfs (required)\n"
-		"  --cmdline TEXT       appended to the kernel command line\n"
-		"  --cpus N             vCPUs, 1..%u (default 1)\n"
-		"  --memory MIB         guest RAM, %u..%llu MiB (default %u)\n"
-		"  --disk PATH[,ro]     virtio-blk disk (repeatable: vda, vdb, ...); with --restore\n"
-		"                       it fills the snapshot's empty disk slots in order\n"
-		"  --empty-disk         virtio-blk slot with no file (capacity 0, read-only)\n"
-		"  --snapshot-to DIR    when the guest writes 0x10 to port 0x440: snapshot, exit 0\n"
-		"  --restore DIR        resume the VM snapshotted in DIR (no --kernel/--initrd)\n"
-		"  --vsock-cid CID      virtio-vsock guest CID (>= 3), with --vsock-uds\n"
-		"                       (with --restore: optional, default the snapshot's)\n"
-		"  --vsock-uds PATH     host unix socket for vsock (Firecracker scheme)\n"
-		"  --rng                virtio-rng device\n"
-		"  --net tap=NAME|fd=N|none[,mac=MAC][,rx-bps=N,tx-bps=N,rx-pps=N,tx-pps=N]\n"
-		"                       virtio-net over a tap (none: an empty slot a restore\n"
-		"                       fills; with --restore: the tap for that slot)\n"
-		"  --fs tag=TAG[,socket=PATH]  virtio-fs device served by the vhost-user back end\n"
-		"                       at PATH (repeatable); without socket an empty slot that a\n"
-		"                       --restore with the same tag fills\n"
-		"  --serial-log FILE    write the guest console to FILE\n"
-		"  --debug              guest console and timings on stderr\n"
-		"  --boot-timer FILE    append '<ns> <stage>' for each write to port 0x440\n"
-		"  --guest-profile FILE sample the guest RIP on the vCPU threads' CPU clock into FILE\n"
-		"  --no-seccomp         no per-thread syscall filters (debugging only)\n"
-		"  --id TEXT            names this VMM (command line, error messages)\n"
-		"exit status: 0 guest ended, 1 VMM error, 3 guest kernel panic,\n"
-		"             4 KVM internal error, 5 unhandled guest stop\n",
-		MPTABLE_MAX_CPUS, MIN_MEM_MIB, (unsigned long long)(LAYOUT_RAM_MAX >> 20),
-		DEFAULT_MEM_MIB);
+	fprintf(
+	    f,
+	    "usage: " PROG " --kernel VMLINUX --initrd CPIO [options]\n"
+	    "       " PROG " --restore DIR [--disk PATH[,ro]]... [--vsock-uds PATH] [options]\n"
+	    "  --kernel FILE        uncompressed vmlinux with a PVH entry note (required)\n"
+	    "  --initrd FILE        initramfs (required)\n"
+	    "  --cmdline TEXT       appended to the kernel command line\n"
+	    "  --cpus N             vCPUs, 1..%u (default 1)\n"
+	    "  --memory MIB         guest RAM, %u..%llu MiB (default %u)\n"
+	    "  --disk PATH[,ro]     virtio-blk disk (repeatable: vda, vdb, ...); with --restore\n"
+	    "                       it fills the snapshot's empty disk slots in order\n"
+	    "  --empty-disk         virtio-blk slot with no file (capacity 0, read-only)\n"
+	    "  --snapshot-to DIR    when the guest writes 0x10 to port 0x440: snapshot, exit 0\n"
+	    "  --restore DIR        resume the VM snapshotted in DIR (no --kernel/--initrd)\n"
+	    "  --vsock-cid CID      virtio-vsock guest CID (>= 3), with --vsock-uds\n"
+	    "                       (with --restore: optional, default the snapshot's)\n"
+	    "  --vsock-uds PATH     host unix socket for vsock (Firecracker scheme)\n"
+	    "  --rng                virtio-rng device\n"
+	    "  --net tap=NAME|fd=N|none[,mac=MAC][,rx-bps=N,tx-bps=N,rx-pps=N,tx-pps=N]\n"
+	    "                       virtio-net over a tap (none: an empty slot a restore\n"
+	    "                       fills; with --restore: the tap for that slot)\n"
+	    "  --fs tag=TAG[,socket=PATH]  virtio-fs device served by the vhost-user back end\n"
+	    "                       at PATH (repeatable); without socket an empty slot that a\n"
+	    "                       --restore with the same tag fills\n"
+	    "  --serial-log FILE    write the guest console to FILE\n"
+	    "  --debug              guest console and timings on stderr\n"
+	    "  --boot-timer FILE    append '<ns> <stage>' for each write to port 0x440\n"
+	    "  --guest-profile FILE sample the guest RIP on the vCPU threads' CPU clock into FILE\n"
+	    "  --no-seccomp         no per-thread syscall filters (debugging only)\n"
+	    "  --id TEXT            names this VMM (command line, error messages)\n"
+	    "exit status: 0 guest ended, 1 VMM error, 3 guest kernel panic,\n"
+	    "             4 KVM internal error, 5 unhandled guest stop\n",
+	    MPTABLE_MAX_CPUS, MIN_MEM_MIB, (unsigned long long)(LAYOUT_RAM_MAX >> 20),
+	    DEFAULT_MEM_MIB);
 }
 
 /* Strict decimal: digits only, no sign, no overflow, within [min, max]. */
@@ -102,7 +103,7 @@ static int parse_disk(struct vmm_opts *o, const char *arg, struct sbx_err *err)
 		return sbx_err_setx(err, E2BIG, "--disk: too many disks (max %u devices)",
 				    LAYOUT_VIRTIO_MAX_DEVICES);
 	if (!arg) {
-		o->disks[o->ndisks++] = (typeof(o->disks[0])){ .path = "", .ro = true };
+		o->disks[o->ndisks++] = (typeof(o->disks[0])){.path = "", .ro = true};
 		return 0;
 	}
 	size_t len = strlen(arg);
@@ -118,33 +119,53 @@ static int parse_disk(struct vmm_opts *o, const char *arg, struct sbx_err *err)
 	return 0;
 }
 
-enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_DISK, OPT_VSOCK_CID,
-       OPT_VSOCK_UDS, OPT_RNG, OPT_SERIAL_LOG, OPT_DEBUG, OPT_BOOT_TIMER, OPT_HELP, OPT_EMPTY_DISK,
-       OPT_SNAPSHOT_TO, OPT_RESTORE, OPT_FS, OPT_NO_SECCOMP, OPT_NET, OPT_ID, OPT_GUEST_PROFILE };
+enum {
+	OPT_KERNEL = 256,
+	OPT_INITRD,
+	OPT_CMDLINE,
+	OPT_CPUS,
+	OPT_MEMORY,
+	OPT_DISK,
+	OPT_VSOCK_CID,
+	OPT_VSOCK_UDS,
+	OPT_RNG,
+	OPT_SERIAL_LOG,
+	OPT_DEBUG,
+	OPT_BOOT_TIMER,
+	OPT_HELP,
+	OPT_EMPTY_DISK,
+	OPT_SNAPSHOT_TO,
+	OPT_RESTORE,
+	OPT_FS,
+	OPT_NO_SECCOMP,
+	OPT_NET,
+	OPT_ID,
+	OPT_GUEST_PROFILE
+};
 
 static const struct option long_opts[] = {
-	{ "kernel", required_argument, NULL, OPT_KERNEL },
-	{ "initrd", required_argument, NULL, OPT_INITRD },
-	{ "cmdline", required_argument, NULL, OPT_CMDLINE },
-	{ "cpus", required_argument, NULL, OPT_CPUS },
-	{ "memory", required_argument, NULL, OPT_MEMORY },
-	{ "disk", required_argument, NULL, OPT_DISK },
-	{ "vsock-cid", required_argument, NULL, OPT_VSOCK_CID },
-	{ "vsock-uds", required_argument, NULL, OPT_VSOCK_UDS },
-	{ "rng", no_argument, NULL, OPT_RNG },
-	{ "serial-log", required_argument, NULL, OPT_SERIAL_LOG },
-	{ "debug", no_argument, NULL, OPT_DEBUG },
-	{ "boot-timer", required_argument, NULL, OPT_BOOT_TIMER },
-	{ "help", no_argument, NULL, OPT_HELP },
-	{ "empty-disk", no_argument, NULL, OPT_EMPTY_DISK },
-	{ "snapshot-to", required_argument, NULL, OPT_SNAPSHOT_TO },
-	{ "restore", required_argument, NULL, OPT_RESTORE },
-	{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
-	{ "fs", required_argument, NULL, OPT_FS },
-	{ "net", required_argument, NULL, OPT_NET },
-	{ "id", required_argument, NULL, OPT_ID },
-	{ "guest-profile", required_argument, NULL, OPT_GUEST_PROFILE },
-	{ NULL, 0, NULL, 0 },
+    {"kernel", required_argument, NULL, OPT_KERNEL},
+    {"initrd", required_argument, NULL, OPT_INITRD},
+    {"cmdline", required_argument, NULL, OPT_CMDLINE},
+    {"cpus", required_argument, NULL, OPT_CPUS},
+    {"memory", required_argument, NULL, OPT_MEMORY},
+    {"disk", required_argument, NULL, OPT_DISK},
+    {"vsock-cid", required_argument, NULL, OPT_VSOCK_CID},
+    {"vsock-uds", required_argument, NULL, OPT_VSOCK_UDS},
+    {"rng", no_argument, NULL, OPT_RNG},
+    {"serial-log", required_argument, NULL, OPT_SERIAL_LOG},
+    {"debug", no_argument, NULL, OPT_DEBUG},
+    {"boot-timer", required_argument, NULL, OPT_BOOT_TIMER},
+    {"help", no_argument, NULL, OPT_HELP},
+    {"empty-disk", no_argument, NULL, OPT_EMPTY_DISK},
+    {"snapshot-to", required_argument, NULL, OPT_SNAPSHOT_TO},
+    {"restore", required_argument, NULL, OPT_RESTORE},
+    {"no-seccomp", no_argument, NULL, OPT_NO_SECCOMP},
+    {"fs", required_argument, NULL, OPT_FS},
+    {"net", required_argument, NULL, OPT_NET},
+    {"id", required_argument, NULL, OPT_ID},
+    {"guest-profile", required_argument, NULL, OPT_GUEST_PROFILE},
+    {NULL, 0, NULL, 0},
 };
 
 static int parse_one(struct vmm_opts *o, int c, const char *arg, struct sbx_err *err)
@@ -152,9 +173,15 @@ static int parse_one(struct vmm_opts *o, int c, const char *arg, struct sbx_err 
 	uint64_t v;
 	int r = 0;
 	switch (c) {
-	case OPT_KERNEL: o->kernel = arg; break;
-	case OPT_INITRD: o->initrd = arg; break;
-	case OPT_CMDLINE: o->cmdline_extra = arg; break;
+	case OPT_KERNEL:
+		o->kernel = arg;
+		break;
+	case OPT_INITRD:
+		o->initrd = arg;
+		break;
+	case OPT_CMDLINE:
+		o->cmdline_extra = arg;
+		break;
 	case OPT_CPUS:
 		r = parse_u64("--cpus", arg, 1, MPTABLE_MAX_CPUS, &v, err);
 		o->cpus = (unsigned)v;
@@ -164,17 +191,31 @@ static int parse_one(struct vmm_opts *o, int c, const char *arg, struct sbx_err 
 		r = parse_u64("--memory", arg, MIN_MEM_MIB, LAYOUT_RAM_MAX >> 20, &o->mem_mib, err);
 		o->mem_set = true;
 		break;
-	case OPT_DISK: r = parse_disk(o, arg, err); break;
-	case OPT_EMPTY_DISK: r = parse_disk(o, NULL, err); break;
-	case OPT_SNAPSHOT_TO: o->snapshot_to = arg; break;
-	case OPT_RESTORE: o->restore = arg; break;
+	case OPT_DISK:
+		r = parse_disk(o, arg, err);
+		break;
+	case OPT_EMPTY_DISK:
+		r = parse_disk(o, NULL, err);
+		break;
+	case OPT_SNAPSHOT_TO:
+		o->snapshot_to = arg;
+		break;
+	case OPT_RESTORE:
+		o->restore = arg;
+		break;
 	case OPT_VSOCK_CID:
 		r = parse_u64("--vsock-cid", arg, VSOCK_MIN_GUEST_CID, VSOCK_MAX_GUEST_CID,
 			      &o->vsock_cid, err);
 		break;
-	case OPT_VSOCK_UDS: o->vsock_uds = arg; break;
-	case OPT_RNG: o->rng = true; break;
-	case OPT_NET: r = net_opts_parse(arg, &o->net, err); break;
+	case OPT_VSOCK_UDS:
+		o->vsock_uds = arg;
+		break;
+	case OPT_RNG:
+		o->rng = true;
+		break;
+	case OPT_NET:
+		r = net_opts_parse(arg, &o->net, err);
+		break;
 	case OPT_FS:
 		if (o->nfs >= LAYOUT_VIRTIO_MAX_DEVICES)
 			r = sbx_err_setx(err, E2BIG, "--fs: too many (max %u devices)",
@@ -182,13 +223,27 @@ static int parse_one(struct vmm_opts *o, int c, const char *arg, struct sbx_err 
 		else
 			r = virtio_fs_parse_opt(arg, &o->fs[o->nfs++], err);
 		break;
-	case OPT_SERIAL_LOG: o->serial_log = arg; break;
-	case OPT_DEBUG: o->debug = true; break;
-	case OPT_BOOT_TIMER: o->boot_timer = arg; break;
-	case OPT_NO_SECCOMP: o->no_seccomp = true; break;
-	case OPT_ID: vmm_id = arg; break;
-	case OPT_GUEST_PROFILE: o->guest_profile = arg; break;
-	default: r = sbx_err_setx(err, EINVAL, "unknown option (see --help)"); break;
+	case OPT_SERIAL_LOG:
+		o->serial_log = arg;
+		break;
+	case OPT_DEBUG:
+		o->debug = true;
+		break;
+	case OPT_BOOT_TIMER:
+		o->boot_timer = arg;
+		break;
+	case OPT_NO_SECCOMP:
+		o->no_seccomp = true;
+		break;
+	case OPT_ID:
+		vmm_id = arg;
+		break;
+	case OPT_GUEST_PROFILE:
+		o->guest_profile = arg;
+		break;
+	default:
+		r = sbx_err_setx(err, EINVAL, "unknown option (see --help)");
+		break;
 	}
 	return r;
 }
@@ -219,8 +274,8 @@ static int check_opts(const struct vmm_opts *o, struct sbx_err *err)
 		return sbx_err_setx(err, EINVAL, "--initrd is required (see --help)");
 	if (!o->vsock_cid != !o->vsock_uds)
 		return sbx_err_setx(err, EINVAL, "--vsock-cid and --vsock-uds go together");
-	unsigned ndev = o->ndisks + (o->vsock_cid ? 1 : 0) + (o->rng ? 1 : 0) + o->nfs +
-			o->net.enabled;
+	unsigned ndev =
+	    o->ndisks + (o->vsock_cid ? 1 : 0) + (o->rng ? 1 : 0) + o->nfs + o->net.enabled;
 	if (ndev > LAYOUT_VIRTIO_MAX_DEVICES)
 		return sbx_err_setx(err, E2BIG, "%u virtio devices requested (max %u)", ndev,
 				    LAYOUT_VIRTIO_MAX_DEVICES);
@@ -230,7 +285,7 @@ static int check_opts(const struct vmm_opts *o, struct sbx_err *err)
 /* Returns 0 to run, 1 when --help was printed, < 0 on a bad command line. */
 static int parse_args(int argc, char **argv, struct vmm_opts *o, struct sbx_err *err)
 {
-	*o = (struct vmm_opts){ .cpus = 1, .mem_mib = DEFAULT_MEM_MIB };
+	*o = (struct vmm_opts){.cpus = 1, .mem_mib = DEFAULT_MEM_MIB};
 	opterr = 0;
 	int c;
 	while ((c = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
@@ -269,10 +324,11 @@ static int vmm_add_devices(struct vmm *v, const struct vmm_opts *o, struct sbx_e
 		if (i < o->ndisks && !o->disks[i].path[0])
 			r = virtio_blk_create_empty(&v->vm, base, irq, slot, err);
 		else if (i < o->ndisks)
-			r = virtio_blk_create(&v->vm, base, irq, o->disks[i].path, o->disks[i].ro, slot,
-					      err);
+			r = virtio_blk_create(&v->vm, base, irq, o->disks[i].path, o->disks[i].ro,
+					      slot, err);
 		else if (i == o->ndisks && o->vsock_cid)
-			r = virtio_vsock_create(&v->vm, base, irq, o->vsock_cid, o->vsock_uds, slot, err);
+			r = virtio_vsock_create(&v->vm, base, irq, o->vsock_cid, o->vsock_uds, slot,
+						err);
 		else if (i == o->ndisks + 1 && o->rng)
 			r = virtio_rng_create(&v->vm, base, irq, slot, err);
 		else if (i >= o->ndisks + 2)
@@ -292,8 +348,9 @@ static int vmm_add_net(struct vmm *v, const struct vmm_opts *o, struct sbx_err *
 {
 	if (!o->net.enabled)
 		return 0;
-	int r = virtio_net_create(&v->vm, LAYOUT_VIRTIO_MMIO_BASE + v->ndevs * LAYOUT_VIRTIO_MMIO_SIZE,
-				  LAYOUT_VIRTIO_IRQ_BASE + v->ndevs, &o->net, &v->devs[v->ndevs], err);
+	int r =
+	    virtio_net_create(&v->vm, LAYOUT_VIRTIO_MMIO_BASE + v->ndevs * LAYOUT_VIRTIO_MMIO_SIZE,
+			      LAYOUT_VIRTIO_IRQ_BASE + v->ndevs, &o->net, &v->devs[v->ndevs], err);
 	if (r >= 0)
 		v->ndevs++;
 	return r;
@@ -313,7 +370,8 @@ static int vmm_load_guest(struct vmm *v, const struct vmm_opts *o, bool emulated
 	if (r >= 0)
 		r = vmm_add_net(v, o, err);
 	if (r >= 0)
-		r = cmdline_build(cmdline, sizeof(cmdline), emulated, v->ndevs, o->cmdline_extra, err);
+		r = cmdline_build(cmdline, sizeof(cmdline), emulated, v->ndevs, o->cmdline_extra,
+				  err);
 	if (r >= 0)
 		r = pvh_write_boot_info(&v->vm.mem, cmdline, boot, err);
 	if (r >= 0 && o->debug)
@@ -345,20 +403,21 @@ static int vmm_check_cpus(struct vmm *v, unsigned cpus, struct sbx_err *err)
 	if (max <= 0)
 		max = ioctl(v->vm.kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
 	if (max > 0 && cpus > (unsigned)max)
-		return sbx_err_setx(err, EINVAL, "--cpus %u: this host's KVM allows at most %d", cpus,
-				    max);
+		return sbx_err_setx(err, EINVAL, "--cpus %u: this host's KVM allows at most %d",
+				    cpus, max);
 	return 0;
 }
 
 static int vmm_setup(struct vmm *v, const struct vmm_opts *o, struct sbx_err *err)
 {
 	bool emulated = cpuid_host_is_emulated();
-	struct pvh_boot boot = { 0 };
+	struct pvh_boot boot = {0};
 	int r = vm_create(&v->vm, o->mem_mib << 20, err);
 	if (r < 0)
 		return r;
 	v->vm_created = true;
-	if ((r = vmm_check_cpus(v, o->cpus, err)) < 0 || (r = vmm_load_guest(v, o, emulated, &boot, err)) < 0 ||
+	if ((r = vmm_check_cpus(v, o->cpus, err)) < 0 ||
+	    (r = vmm_load_guest(v, o, emulated, &boot, err)) < 0 ||
 	    (r = vmm_add_legacy(v, o, err)) < 0)
 		return r;
 	if (o->snapshot_to)
@@ -432,7 +491,7 @@ static double ms_between(uint64_t a, uint64_t b)
 int main(int argc, char **argv)
 {
 	static struct vmm v;
-	struct sbx_err err = { 0 };
+	struct sbx_err err = {0};
 	struct vmm_opts o;
 	v.start_ns = monotonic_ns();
 	/* A peer closing a vsock or log pipe must surface as EPIPE on that fd, not kill the VM. */
@@ -473,10 +532,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, PROG ": %s\n", v.vm.stop_reason);
 	vmm_teardown(&v);
 	if (o.debug)
-		fprintf(stderr,
-			PROG ": timing: start->first KVM_RUN %.2f ms, guest %.1f ms, stop->exit %.2f ms; "
-			     "unhandled pio %" PRIu64 " mmio %" PRIu64 "\n",
-			ms_between(v.start_ns, vcpu_first_run_ns), ms_between(vcpu_first_run_ns, stop_ns),
-			ms_between(stop_ns, monotonic_ns()), v.vm.pio.unhandled, v.vm.mmio.unhandled);
+		fprintf(
+		    stderr,
+		    PROG
+		    ": timing: start->first KVM_RUN %.2f ms, guest %.1f ms, stop->exit %.2f ms; "
+		    "unhandled pio %" PRIu64 " mmio %" PRIu64 "\n",
+		    ms_between(v.start_ns, vcpu_first_run_ns),
+		    ms_between(vcpu_first_run_ns, stop_ns), ms_between(stop_ns, monotonic_ns()),
+		    v.vm.pio.unhandled, v.vm.mmio.unhandled);
 	return r;
 }

@@ -19,9 +19,9 @@
 #define MP_CPU_ENABLED 0x01
 #define MP_CPU_BSP 0x02
 #define MP_IOAPIC_ENABLED 0x01
-#define MP_LAPIC_VERSION 0x14 /* integrated APIC, as KVM's LAPIC reports */
+#define MP_LAPIC_VERSION 0x14  /* integrated APIC, as KVM's LAPIC reports */
 #define MP_IOAPIC_VERSION 0x11 /* 82093AA, as KVM's IOAPIC reports */
-#define MP_INT_INT 0 /* vectored interrupt (table 4-9) */
+#define MP_INT_INT 0	       /* vectored interrupt (table 4-9) */
 #define MP_INT_NMI 1
 #define MP_INT_EXTINT 3
 #define MP_IRQ_FLAGS_CONFORM 0 /* polarity/trigger "conforms to bus": ISA = edge, active high */
@@ -87,8 +87,8 @@ _Static_assert(sizeof(struct mpc_intsrc) == 8, "interrupt entry is 8 bytes");
 
 size_t mptable_size(unsigned ncpus)
 {
-	return sizeof(struct mpf_intel) + sizeof(struct mpc_table) + ncpus * sizeof(struct mpc_cpu) +
-	       sizeof(struct mpc_bus) + sizeof(struct mpc_ioapic) +
+	return sizeof(struct mpf_intel) + sizeof(struct mpc_table) +
+	       ncpus * sizeof(struct mpc_cpu) + sizeof(struct mpc_bus) + sizeof(struct mpc_ioapic) +
 	       (LAYOUT_IOAPIC_PINS + MP_LOCAL_INTS) * sizeof(struct mpc_intsrc);
 }
 
@@ -111,15 +111,22 @@ static void put_interrupts(uint8_t *buf, size_t *pos, uint8_t ioapic_id)
 {
 	for (unsigned pin = 0; pin < LAYOUT_IOAPIC_PINS; pin++) {
 		/* ISA IRQ n -> IOAPIC pin n: KVM's default GSI routing is the identity. */
-		struct mpc_intsrc io = { MP_ENTRY_IOINT, MP_INT_INT, MP_IRQ_FLAGS_CONFORM,
-					 MP_ISA_BUS_ID, (uint8_t)pin, ioapic_id, (uint8_t)pin };
+		struct mpc_intsrc io = {MP_ENTRY_IOINT, MP_INT_INT,   MP_IRQ_FLAGS_CONFORM,
+					MP_ISA_BUS_ID,	(uint8_t)pin, ioapic_id,
+					(uint8_t)pin};
 		put(buf, pos, &io, sizeof(io));
 	}
 	/* Local APIC LINT0 receives the 8259 (ExtINT), LINT1 the NMI: the PC-AT wiring (§5.1). */
-	struct mpc_intsrc lint0 = { MP_ENTRY_LOCALINT, MP_INT_EXTINT, MP_IRQ_FLAGS_CONFORM,
-				    MP_ISA_BUS_ID, 0, MP_ALL_LAPICS, 0 };
-	struct mpc_intsrc lint1 = { MP_ENTRY_LOCALINT, MP_INT_NMI, MP_IRQ_FLAGS_CONFORM,
-				    MP_ISA_BUS_ID, 0, MP_ALL_LAPICS, 1 };
+	struct mpc_intsrc lint0 = {MP_ENTRY_LOCALINT,
+				   MP_INT_EXTINT,
+				   MP_IRQ_FLAGS_CONFORM,
+				   MP_ISA_BUS_ID,
+				   0,
+				   MP_ALL_LAPICS,
+				   0};
+	struct mpc_intsrc lint1 = {
+	    MP_ENTRY_LOCALINT, MP_INT_NMI, MP_IRQ_FLAGS_CONFORM, MP_ISA_BUS_ID, 0,
+	    MP_ALL_LAPICS,     1};
 	put(buf, pos, &lint0, sizeof(lint0));
 	put(buf, pos, &lint1, sizeof(lint1));
 }
@@ -138,15 +145,19 @@ int mptable_build(uint8_t *buf, size_t buflen, uint32_t gpa, unsigned ncpus, str
 	uint8_t ioapic_id = (uint8_t)ncpus; /* APIC ids 0..ncpus-1 are the CPUs */
 
 	for (unsigned i = 0; i < ncpus; i++) {
-		struct mpc_cpu cpu = { MP_ENTRY_PROCESSOR, (uint8_t)i, MP_LAPIC_VERSION,
-				       MP_CPU_ENABLED | (i == 0 ? MP_CPU_BSP : 0),
-				       MP_CPU_SIGNATURE, MP_CPU_FEATURES, { 0, 0 } };
+		struct mpc_cpu cpu = {MP_ENTRY_PROCESSOR,
+				      (uint8_t)i,
+				      MP_LAPIC_VERSION,
+				      MP_CPU_ENABLED | (i == 0 ? MP_CPU_BSP : 0),
+				      MP_CPU_SIGNATURE,
+				      MP_CPU_FEATURES,
+				      {0, 0}};
 		put(buf, &pos, &cpu, sizeof(cpu));
 	}
-	struct mpc_bus bus = { MP_ENTRY_BUS, MP_ISA_BUS_ID, { 'I', 'S', 'A', ' ', ' ', ' ' } };
+	struct mpc_bus bus = {MP_ENTRY_BUS, MP_ISA_BUS_ID, {'I', 'S', 'A', ' ', ' ', ' '}};
 	put(buf, &pos, &bus, sizeof(bus));
-	struct mpc_ioapic ioapic = { MP_ENTRY_IOAPIC, ioapic_id, MP_IOAPIC_VERSION,
-				     MP_IOAPIC_ENABLED, LAYOUT_IOAPIC_ADDR };
+	struct mpc_ioapic ioapic = {MP_ENTRY_IOAPIC, ioapic_id, MP_IOAPIC_VERSION,
+				    MP_IOAPIC_ENABLED, LAYOUT_IOAPIC_ADDR};
 	put(buf, &pos, &ioapic, sizeof(ioapic));
 	put_interrupts(buf, &pos, ioapic_id);
 

@@ -65,8 +65,8 @@ struct serial {
 };
 
 static const struct bus_ops serial_ops = {
-	.read = serial_pio_read,
-	.write = serial_pio_write,
+    .read = serial_pio_read,
+    .write = serial_pio_write,
 };
 
 int serial_create(struct vm *vm, int out_fd, struct serial **out, struct sbx_err *err)
@@ -81,7 +81,8 @@ int serial_create(struct vm *vm, int out_fd, struct serial **out, struct sbx_err
 	s->out_fd = out_fd;
 	s->dll = 0x0c; /* 9600 baud, the power-on divisor */
 	pthread_mutex_init(&s->lock, NULL);
-	int r = vm ? bus_register(&vm->pio, LAYOUT_SERIAL_PORT, UART_NREGS, &serial_ops, s, err) : 0;
+	int r =
+	    vm ? bus_register(&vm->pio, LAYOUT_SERIAL_PORT, UART_NREGS, &serial_ops, s, err) : 0;
 	if (r < 0) {
 		serial_destroy(s);
 		return sbx_err_wrap(err, "serial port 0x%x", LAYOUT_SERIAL_PORT);
@@ -146,27 +147,35 @@ static uint8_t serial_msr(const struct serial *s)
 	if (!(s->mcr & UART_MCR_LOOP))
 		return UART_MSR_DCD | UART_MSR_DSR | UART_MSR_CTS; /* a cable is plugged in */
 	/* Loopback (PC16550D §8.6): DTR->DSR, RTS->CTS, OUT1->RI, OUT2->DCD. */
-	return (uint8_t)(((s->mcr & 0x01) ? UART_MSR_DSR : 0) | ((s->mcr & 0x02) ? UART_MSR_CTS : 0) |
-			 ((s->mcr & 0x04) ? UART_MSR_RI : 0) | ((s->mcr & 0x08) ? UART_MSR_DCD : 0));
+	return (
+	    uint8_t)(((s->mcr & 0x01) ? UART_MSR_DSR : 0) | ((s->mcr & 0x02) ? UART_MSR_CTS : 0) |
+		     ((s->mcr & 0x04) ? UART_MSR_RI : 0) | ((s->mcr & 0x08) ? UART_MSR_DCD : 0));
 }
 
 static uint8_t serial_read_reg(struct serial *s, uint64_t off)
 {
 	bool dlab = s->lcr & UART_LCR_DLAB;
 	switch (off) {
-	case UART_RBR_THR: return dlab ? s->dll : 0; /* no input */
-	case UART_IER: return dlab ? s->dlm : s->ier;
+	case UART_RBR_THR:
+		return dlab ? s->dll : 0; /* no input */
+	case UART_IER:
+		return dlab ? s->dlm : s->ier;
 	case UART_IIR_FCR:
 		if (s->thre_pending && (s->ier & UART_IER_THRI)) {
 			s->thre_pending = false;
 			return UART_IIR_THRI;
 		}
 		return UART_IIR_NO_INT;
-	case UART_LCR: return s->lcr;
-	case UART_MCR: return s->mcr;
-	case UART_LSR: return UART_LSR_THRE | UART_LSR_TEMT;
-	case UART_MSR: return serial_msr(s);
-	default: return s->scr;
+	case UART_LCR:
+		return s->lcr;
+	case UART_MCR:
+		return s->mcr;
+	case UART_LSR:
+		return UART_LSR_THRE | UART_LSR_TEMT;
+	case UART_MSR:
+		return serial_msr(s);
+	default:
+		return s->scr;
 	}
 }
 
@@ -191,10 +200,17 @@ static bool serial_write_reg(struct serial *s, uint64_t off, uint8_t v)
 		s->ier = v & UART_IER_MASK;
 		s->thre_pending = s->ier & UART_IER_THRI; /* THR is empty: interrupt at once */
 		return s->thre_pending;
-	case UART_LCR: s->lcr = v; return false;
-	case UART_MCR: s->mcr = v; return false;
-	case UART_SCR: s->scr = v; return false;
-	default: return false; /* FCR, LSR, MSR: nothing to do for a FIFO-less transmitter */
+	case UART_LCR:
+		s->lcr = v;
+		return false;
+	case UART_MCR:
+		s->mcr = v;
+		return false;
+	case UART_SCR:
+		s->scr = v;
+		return false;
+	default:
+		return false; /* FCR, LSR, MSR: nothing to do for a FIFO-less transmitter */
 	}
 }
 
@@ -241,7 +257,7 @@ enum { SER_IER, SER_LCR, SER_MCR, SER_SCR, SER_DLL, SER_DLM, SER_THRE, SER_NSTAT
 void serial_save(struct serial *s, struct snap_w *w)
 {
 	pthread_mutex_lock(&s->lock);
-	uint8_t st[SER_NSTATE] = { s->ier, s->lcr, s->mcr, s->scr, s->dll, s->dlm, s->thre_pending };
+	uint8_t st[SER_NSTATE] = {s->ier, s->lcr, s->mcr, s->scr, s->dll, s->dlm, s->thre_pending};
 	pthread_mutex_unlock(&s->lock);
 	size_t sec = snap_section_begin(w, SNAP_TAG_SERIAL);
 	snap_put_blob(w, st, sizeof(st));

@@ -26,7 +26,7 @@
 void snap_w_free(struct snap_w *w)
 {
 	free(w->buf);
-	*w = (struct snap_w){ 0 };
+	*w = (struct snap_w){0};
 }
 
 void snap_put(struct snap_w *w, const void *p, size_t n)
@@ -85,8 +85,9 @@ void snap_section_end(struct snap_w *w, size_t at)
 
 static int snap_truncated(const struct snap_rd *r, struct sbx_err *err)
 {
-	return sbx_err_setx(err, EINVAL, "snapshot state is truncated or corrupt (in %s at byte %zu)",
-			    r->what, r->off);
+	return sbx_err_setx(err, EINVAL,
+			    "snapshot state is truncated or corrupt (in %s at byte %zu)", r->what,
+			    r->off);
 }
 
 int snap_get(struct snap_rd *r, void *dst, size_t n, struct sbx_err *err)
@@ -119,9 +120,10 @@ int snap_get_blob_max(struct snap_rd *r, void *dst, size_t max, size_t *got, str
 	if (ret < 0)
 		return ret;
 	if (n > max)
-		return sbx_err_setx(err, EINVAL,
-				    "snapshot state is corrupt (in %s: a %u-byte item, at most %zu expected)",
-				    r->what, n, max);
+		return sbx_err_setx(
+		    err, EINVAL,
+		    "snapshot state is corrupt (in %s: a %u-byte item, at most %zu expected)",
+		    r->what, n, max);
 	*got = n;
 	return snap_get(r, dst, n, err);
 }
@@ -133,9 +135,9 @@ int snap_get_blob(struct snap_rd *r, void *dst, size_t n, struct sbx_err *err)
 	if (ret < 0)
 		return ret;
 	if (got != n)
-		return sbx_err_setx(err, EINVAL,
-				    "snapshot state is corrupt (in %s: a %zu-byte item, %zu expected)",
-				    r->what, got, n);
+		return sbx_err_setx(
+		    err, EINVAL, "snapshot state is corrupt (in %s: a %zu-byte item, %zu expected)",
+		    r->what, got, n);
 	return 0;
 }
 
@@ -149,13 +151,14 @@ int snap_section(struct snap_rd *r, uint32_t tag, const char *what, struct snap_
 	if (ret >= 0)
 		ret = snap_get_u32(r, &len, err);
 	if (ret >= 0 && t != tag)
-		ret = sbx_err_setx(err, EINVAL, "snapshot state is corrupt (section %s expected)", what);
+		ret = sbx_err_setx(err, EINVAL, "snapshot state is corrupt (section %s expected)",
+				   what);
 	if (ret >= 0 && len > r->len - r->off)
 		ret = snap_truncated(r, err);
 	r->what = outer;
 	if (ret < 0)
 		return ret;
-	*sub = (struct snap_rd){ .p = r->p + r->off, .len = len, .what = what };
+	*sub = (struct snap_rd){.p = r->p + r->off, .len = len, .what = what};
 	r->off += len;
 	return 0;
 }
@@ -163,7 +166,8 @@ int snap_section(struct snap_rd *r, uint32_t tag, const char *what, struct snap_
 int snap_end(const struct snap_rd *r, struct sbx_err *err)
 {
 	if (r->off != r->len)
-		return sbx_err_setx(err, EINVAL, "snapshot state is corrupt (%zu stray bytes in %s)",
+		return sbx_err_setx(err, EINVAL,
+				    "snapshot state is corrupt (%zu stray bytes in %s)",
 				    r->len - r->off, r->what);
 	return 0;
 }
@@ -241,7 +245,7 @@ int snap_encode(const struct snap_info *info, const struct snap_w *payload, uint
 int snap_decode(const uint8_t *buf, size_t len, uint64_t build_id, struct snap_info *info,
 		struct snap_rd *payload, struct sbx_err *err)
 {
-	struct snap_rd r = { .p = buf, .len = len, .what = "header" };
+	struct snap_rd r = {.p = buf, .len = len, .what = "header"};
 	char magic[SNAP_MAGIC_LEN];
 	uint32_t version = 0, reserved;
 	uint64_t plen = 0, phash = 0;
@@ -261,14 +265,15 @@ int snap_decode(const uint8_t *buf, size_t len, uint64_t build_id, struct snap_i
 	snap_get_u64(&r, &plen, err);
 	snap_get_u64(&r, &phash, err);
 	if (info->build_id != build_id)
-		return sbx_err_setx(err, EINVAL,
-				    "snapshot was taken by another sandbox-vmm build (%016llx, this is %016llx)",
-				    (unsigned long long)info->build_id, (unsigned long long)build_id);
+		return sbx_err_setx(
+		    err, EINVAL,
+		    "snapshot was taken by another sandbox-vmm build (%016llx, this is %016llx)",
+		    (unsigned long long)info->build_id, (unsigned long long)build_id);
 	if (plen != len - SNAP_HDR_SIZE)
 		return sbx_err_setx(err, EINVAL, "snapshot state is truncated (%zu of %llu bytes)",
 				    len - SNAP_HDR_SIZE, (unsigned long long)plen);
 	if (snap_hash(buf + SNAP_HDR_SIZE, (size_t)plen, 0) != phash)
 		return sbx_err_setx(err, EINVAL, "snapshot state is corrupt (checksum mismatch)");
-	*payload = (struct snap_rd){ .p = buf + SNAP_HDR_SIZE, .len = (size_t)plen, .what = "state" };
+	*payload = (struct snap_rd){.p = buf + SNAP_HDR_SIZE, .len = (size_t)plen, .what = "state"};
 	return 0;
 }

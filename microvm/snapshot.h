@@ -23,7 +23,8 @@
 #define SNAP_STATE_MAX (16u << 20)
 
 /* Section tags: four ASCII characters, little-endian, for hexdump readability. */
-#define SNAP_TAG(a, b, c, d) ((uint32_t)(a) | (uint32_t)(b) << 8 | (uint32_t)(c) << 16 | (uint32_t)(d) << 24)
+#define SNAP_TAG(a, b, c, d)                                                                       \
+	((uint32_t)(a) | (uint32_t)(b) << 8 | (uint32_t)(c) << 16 | (uint32_t)(d) << 24)
 #define SNAP_TAG_VM SNAP_TAG('K', 'V', 'M', ' ')
 #define SNAP_TAG_VCPU SNAP_TAG('V', 'C', 'P', 'U')
 #define SNAP_TAG_SERIAL SNAP_TAG('U', 'A', 'R', 'T')

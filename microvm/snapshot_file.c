@@ -59,7 +59,7 @@ static int split_dir(const char *dir, char *parent, char *base, struct sbx_err *
 
 void snap_dir_remove(const char *path)
 {
-	const char *names[] = { SNAP_STATE_FILE, SNAP_MEMORY_FILE };
+	const char *names[] = {SNAP_STATE_FILE, SNAP_MEMORY_FILE};
 	char p[SNAP_PATH_MAX];
 	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
 		snprintf(p, sizeof(p), "%s/%s", path, names[i]);
@@ -153,7 +153,8 @@ static uint64_t next_data(const struct guest_mem *m, uint64_t off, uint64_t *end
 int snap_write_memory(const char *dir, const struct guest_mem *m, struct sbx_err *err)
 {
 	char path[SNAP_PATH_MAX];
-	cleanup_close int fd = open_in(dir, SNAP_MEMORY_FILE, O_WRONLY | O_CREAT | O_TRUNC, path, err);
+	cleanup_close int fd =
+	    open_in(dir, SNAP_MEMORY_FILE, O_WRONLY | O_CREAT | O_TRUNC, path, err);
 	if (fd < 0)
 		return fd;
 	if (ftruncate(fd, (off_t)m->size) < 0)
@@ -220,7 +221,7 @@ int snap_open_memory(const char *dir, uint64_t size, struct sbx_err *err)
 	if (fstat(fd, &st) < 0)
 		return sbx_err_set(err, errno, "stat '%s'", path);
 	if ((uint64_t)st.st_size != size)
-		return sbx_err_setx(err, EINVAL, "'%s' holds %lld bytes, the snapshot says %llu", path,
-				    (long long)st.st_size, (unsigned long long)size);
+		return sbx_err_setx(err, EINVAL, "'%s' holds %lld bytes, the snapshot says %llu",
+				    path, (long long)st.st_size, (unsigned long long)size);
 	return steal_fd(fd);
 }

@@ -62,15 +62,15 @@ static int read_msrs(struct vcpu *vc, struct msr_buf *m, struct sbx_err *err)
 	struct {
 		struct kvm_msr_list hdr;
 		uint32_t idx[SNAP_MAX_MSRS];
-	} list = { .hdr.nmsrs = SNAP_MAX_MSRS };
+	} list = {.hdr.nmsrs = SNAP_MAX_MSRS};
 	if (ioctl(vc->vm->kvm_fd, KVM_GET_MSR_INDEX_LIST, &list) < 0)
 		return sbx_err_set(err, errno, "KVM_GET_MSR_INDEX_LIST");
 	uint32_t n = 0;
 	for (uint32_t i = 0; i < list.hdr.nmsrs; i++)
-		m->e[n++] = (struct kvm_msr_entry){ .index = list.idx[i] };
+		m->e[n++] = (struct kvm_msr_entry){.index = list.idx[i]};
 	uint32_t done = 0;
 	while (done < n) {
-		struct msr_buf part = { .hdr.nmsrs = n - done };
+		struct msr_buf part = {.hdr.nmsrs = n - done};
 		memcpy(part.e, &m->e[done], (n - done) * sizeof(part.e[0]));
 		int r = ioctl(vc->fd, KVM_GET_MSRS, &part);
 		if (r < 0)
@@ -225,16 +225,18 @@ int snap_vcpu_restore(struct vcpu *vc, struct snap_rd *r, struct sbx_err *err)
 	uint32_t id = 0, opt = 0;
 	int ret = snap_section(r, SNAP_TAG_VCPU, "vcpu", &s, err);
 	if (ret >= 0 && (ret = snap_get_u32(&s, &id, err)) >= 0 && id != vc->id)
-		ret = sbx_err_setx(err, EINVAL, "snapshot state is corrupt (vcpu %u, %u expected)", id,
-				   vc->id);
+		ret = sbx_err_setx(err, EINVAL, "snapshot state is corrupt (vcpu %u, %u expected)",
+				   id, vc->id);
 	if (ret >= 0 && (ret = snap_get_u32(&s, &opt, err)) >= 0 && (opt & ~vcpu_optional(vc->vm)))
 		ret = sbx_err_setx(err, ENOTSUP, "snapshot needs XSAVE/XCRS state this KVM lacks");
 	if (ret >= 0)
 		ret = get_fixed_rd(&s, opt, f, err);
 	if (ret >= 0)
-		ret = get_array(&s, cpuid->e, sizeof(cpuid->e[0]), SNAP_MAX_CPUID, &cpuid->hdr.nent, err);
+		ret = get_array(&s, cpuid->e, sizeof(cpuid->e[0]), SNAP_MAX_CPUID, &cpuid->hdr.nent,
+				err);
 	if (ret >= 0)
-		ret = get_array(&s, msrs->e, sizeof(msrs->e[0]), SNAP_MAX_MSRS, &msrs->hdr.nmsrs, err);
+		ret = get_array(&s, msrs->e, sizeof(msrs->e[0]), SNAP_MAX_MSRS, &msrs->hdr.nmsrs,
+				err);
 	if (ret >= 0)
 		ret = snap_end(&s, err);
 	if (ret < 0)

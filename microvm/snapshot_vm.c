@@ -9,15 +9,15 @@
 #include "snapshot_kvm.h"
 
 /* KVM_GET_IRQCHIP chip ids (api.rst 4.26). */
-static const unsigned irqchip_ids[] = { KVM_IRQCHIP_PIC_MASTER, KVM_IRQCHIP_PIC_SLAVE,
-					KVM_IRQCHIP_IOAPIC };
+static const unsigned irqchip_ids[] = {KVM_IRQCHIP_PIC_MASTER, KVM_IRQCHIP_PIC_SLAVE,
+				       KVM_IRQCHIP_IOAPIC};
 #define NUM_IRQCHIPS (sizeof(irqchip_ids) / sizeof(irqchip_ids[0]))
 
 int snap_vm_save(struct vm *vm, struct snap_w *w, struct sbx_err *err)
 {
 	size_t sec = snap_section_begin(w, SNAP_TAG_VM);
 	for (unsigned i = 0; i < NUM_IRQCHIPS; i++) {
-		struct kvm_irqchip chip = { .chip_id = irqchip_ids[i] };
+		struct kvm_irqchip chip = {.chip_id = irqchip_ids[i]};
 		int r = KVM_IOCTL_PTR(vm->vm_fd, KVM_GET_IRQCHIP, &chip, err);
 		if (r < 0)
 			return sbx_err_wrap(err, "snapshot irqchip %u", irqchip_ids[i]);

@@ -56,7 +56,7 @@ static void kick_handler(int sig)
 
 int vcpu_signals_init(struct sbx_err *err)
 {
-	struct sigaction sa = { .sa_handler = kick_handler }; /* no SA_RESTART: KVM_RUN -> EINTR */
+	struct sigaction sa = {.sa_handler = kick_handler}; /* no SA_RESTART: KVM_RUN -> EINTR */
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(VCPU_KICK_SIGNAL, &sa, NULL) < 0)
 		return sbx_err_set(err, errno, "sigaction SIGUSR1");
@@ -68,13 +68,17 @@ static void vcpu_set_boot_msrs(struct vcpu *vc)
 	struct {
 		struct kvm_msrs hdr;
 		struct kvm_msr_entry e[BOOT_MSR_COUNT];
-	} m = { .hdr.nmsrs = BOOT_MSR_COUNT,
-		.e = { { .index = MSR_IA32_SYSENTER_CS }, { .index = MSR_IA32_SYSENTER_ESP },
-		       { .index = MSR_IA32_SYSENTER_EIP }, { .index = MSR_STAR },
-		       { .index = MSR_CSTAR }, { .index = MSR_KERNEL_GS_BASE },
-		       { .index = MSR_SYSCALL_MASK }, { .index = MSR_LSTAR },
-		       { .index = MSR_IA32_MISC_ENABLE, .data = MSR_IA32_MISC_ENABLE_FAST_STRING },
-		       { .index = MSR_MTRR_DEF_TYPE, .data = MSR_MTRR_ENABLE_WB } } };
+	} m = {.hdr.nmsrs = BOOT_MSR_COUNT,
+	       .e = {{.index = MSR_IA32_SYSENTER_CS},
+		     {.index = MSR_IA32_SYSENTER_ESP},
+		     {.index = MSR_IA32_SYSENTER_EIP},
+		     {.index = MSR_STAR},
+		     {.index = MSR_CSTAR},
+		     {.index = MSR_KERNEL_GS_BASE},
+		     {.index = MSR_SYSCALL_MASK},
+		     {.index = MSR_LSTAR},
+		     {.index = MSR_IA32_MISC_ENABLE, .data = MSR_IA32_MISC_ENABLE_FAST_STRING},
+		     {.index = MSR_MTRR_DEF_TYPE, .data = MSR_MTRR_ENABLE_WB}}};
 	/* KVM sets entries in order and stops at the first it refuses; a back end without MTRRs
 	 * (or any of these) still boots Linux, so a short count is not an error. */
 	(void)ioctl(vc->fd, KVM_SET_MSRS, &m);
@@ -103,13 +107,13 @@ static int vcpu_setup_lapic(struct vcpu *vc, struct sbx_err *err)
 
 static int vcpu_setup_fpu(struct vcpu *vc, struct sbx_err *err)
 {
-	struct kvm_fpu fpu = { .fcw = FPU_FCW_DEFAULT, .mxcsr = FPU_MXCSR_DEFAULT };
+	struct kvm_fpu fpu = {.fcw = FPU_FCW_DEFAULT, .mxcsr = FPU_MXCSR_DEFAULT};
 	return KVM_IOCTL_PTR(vc->fd, KVM_SET_FPU, &fpu, err);
 }
 
 int vcpu_open(struct vm *vm, unsigned id, struct vcpu *vc, struct sbx_err *err)
 {
-	*vc = (struct vcpu){ .vm = vm, .id = id, .fd = -1 };
+	*vc = (struct vcpu){.vm = vm, .id = id, .fd = -1};
 	int r = vc->fd = KVM_IOCTL(vm->vm_fd, KVM_CREATE_VCPU, id, err);
 	if (r >= 0) {
 		vc->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vc->fd, 0);
@@ -208,9 +212,10 @@ static void *vcpu_thread(void *arg)
 {
 	struct vcpu *vc = arg;
 	struct vm *vm = vc->vm;
-	struct sbx_err err = { 0 };
+	struct sbx_err err = {0};
 	if (guest_profile_arm_thread(&err) < 0 ||
-	    seccomp_enter(SECCOMP_VCPU, &err) < 0) { /* before the guest runs a single instruction */
+	    seccomp_enter(SECCOMP_VCPU, &err) <
+		0) { /* before the guest runs a single instruction */
 		vm_request_stop(vm, VM_EXIT_VMM_ERROR, "vcpu %u: %s", vc->id, err.msg);
 		return NULL;
 	}
@@ -227,7 +232,7 @@ static void *vcpu_thread(void *arg)
 			break;
 		}
 		seccomp_test_trigger(SECCOMP_VCPU);
-		struct exit_report rep = { "" };
+		struct exit_report rep = {""};
 		enum exit_action act = exit_dispatch(vm, vc->run, &rep);
 		if (act != EXIT_ACT_CONTINUE) {
 			vcpu_end(vc, act, rep.msg);

@@ -51,9 +51,9 @@ struct virtio_blk {
 	struct virtio_mmio t; /* first: the opaque handle is a struct virtio_mmio too */
 	int fd; /* -1 for an empty slot: every request fails with IOERR (capacity 0) */
 	bool read_only;
-	bool config_pending; /* restored into an empty slot: tell the driver on resume */
+	bool config_pending;	 /* restored into an empty slot: tell the driver on resume */
 	char path[BLK_PATH_MAX]; /* "" for an empty slot */
-	uint64_t capacity; /* in 512-byte sectors */
+	uint64_t capacity;	 /* in 512-byte sectors */
 	uint8_t config[BLK_CFG_SIZE];
 	char id[VIRTIO_BLK_ID_BYTES];
 	struct vq_chain chain;
@@ -347,7 +347,8 @@ int virtio_blk_restore(struct vm *vm, uint64_t base, uint32_t irq, struct snap_r
 	if (r < 0)
 		return r;
 	if (!empty && blk->capacity != rec.capacity)
-		r = sbx_err_setx(err, EINVAL, "disk '%s' changed size since the snapshot", rec.path);
+		r = sbx_err_setx(err, EINVAL, "disk '%s' changed size since the snapshot",
+				 rec.path);
 	if (r >= 0 && empty && fill_path)
 		r = blk_fill(blk, fill_path, err);
 	if (r >= 0)

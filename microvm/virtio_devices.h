@@ -51,8 +51,8 @@ int virtio_blk_restore(struct vm *vm, uint64_t base, uint32_t irq, struct snap_r
 bool virtio_blk_slot_is_empty(struct snap_rd sec);
 int virtio_vsock_restore(struct vm *vm, uint64_t base, uint32_t irq, struct snap_rd *sec,
 			 uint64_t guest_cid, const char *uds_path, void **out, struct sbx_err *err);
-int virtio_rng_restore(struct vm *vm, uint64_t base, uint32_t irq, struct snap_rd *sec,
-		       void **out, struct sbx_err *err);
+int virtio_rng_restore(struct vm *vm, uint64_t base, uint32_t irq, struct snap_rd *sec, void **out,
+		       struct sbx_err *err);
 /* After all KVM state is restored: interrupts for config changes, vsock transport reset. */
 void virtio_dev_resume(void *dev);
 

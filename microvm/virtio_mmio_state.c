@@ -61,7 +61,8 @@ static int restore_queue(struct virtio_mmio *t, unsigned q, struct snap_rd *r, s
 				    t->ops->name, q);
 	vq->size = (uint16_t)size;
 	if (ready && virtqueue_activate(vq, &t->vm->mem) < 0)
-		return sbx_err_setx(err, EINVAL, "snapshot state is corrupt (virtio-%s queue %u layout)",
+		return sbx_err_setx(err, EINVAL,
+				    "snapshot state is corrupt (virtio-%s queue %u layout)",
 				    t->ops->name, q);
 	/* activate starts a queue at 0: put back where device and driver had got to. */
 	vq->last_avail = (uint16_t)last_avail;

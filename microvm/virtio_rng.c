@@ -119,8 +119,8 @@ int virtio_rng_create(struct vm *vm, uint64_t base, uint32_t irq, void **out, st
 	return 0;
 }
 
-int virtio_rng_restore(struct vm *vm, uint64_t base, uint32_t irq, struct snap_rd *sec,
-		       void **out, struct sbx_err *err)
+int virtio_rng_restore(struct vm *vm, uint64_t base, uint32_t irq, struct snap_rd *sec, void **out,
+		       struct sbx_err *err)
 {
 	void *dev = NULL;
 	int r = virtio_rng_create(vm, base, irq, &dev, err);

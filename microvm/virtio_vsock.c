@@ -31,7 +31,7 @@
 #define VSOCK_QUEUE_EVENT 2u /* only for transport resets: used after a restore */
 #define VSOCK_NUM_QUEUES 3u
 #define VSOCK_QUEUE_SIZE 256u
-#define VSOCK_CFG_SIZE 8u /* le64 guest_cid, §5.10.4 */
+#define VSOCK_CFG_SIZE 8u	       /* le64 guest_cid, §5.10.4 */
 #define VSOCK_EVENT_TRANSPORT_RESET 0u /* §5.10.6.7 */
 
 #define VSOCK_MAX_CONNS 128u
@@ -67,7 +67,7 @@ struct virtio_vsock {
 	uint32_t conn_gen[VSOCK_MAX_CONNS]; /* bumped whenever a slot is filled */
 	uint32_t next_local_port;
 	struct vq_chain rx_chain, tx_chain;
-	bool rx_held; /* rx_chain popped but not yet used (nothing to send after all) */
+	bool rx_held;	    /* rx_chain popped but not yet used (nothing to send after all) */
 	bool reset_pending; /* restored: send TRANSPORT_RESET on resume (§5.10.6.7) */
 	struct vsock_stats stats;
 };
@@ -468,7 +468,8 @@ static int vsock_save(void *dev, struct snap_w *w, struct sbx_err *err)
 	struct virtio_vsock *vs = dev;
 	for (unsigned i = 0; i < VSOCK_MAX_CONNS; i++)
 		if (vs->conns[i]) /* their host sockets cannot be carried into another process */
-			return sbx_err_setx(err, EBUSY, "virtio-vsock: snapshot with open connections");
+			return sbx_err_setx(err, EBUSY,
+					    "virtio-vsock: snapshot with open connections");
 	if (vs->rx_held) { /* hand the popped rx buffer back: the restored VM pops it again */
 		vs->t.vqs[VSOCK_QUEUE_RX].last_avail--;
 		vs->rx_held = false;

@@ -198,8 +198,8 @@ bool virtqueue_should_signal(struct virtqueue *vq)
 	if (vq->event_idx) {
 		/* §2.7.10: signal when used_event lies in [old, new), old = used->idx at the last
 		 * decision. More pushes than the index space can tell apart: always signal. */
-		uint16_t used_event = le16toh(
-		    __atomic_load_n(&vq->avail[AVAIL_RING + vq->size], __ATOMIC_RELAXED));
+		uint16_t used_event =
+		    le16toh(__atomic_load_n(&vq->avail[AVAIL_RING + vq->size], __ATOMIC_RELAXED));
 		uint16_t now = vq->used_idx, old = (uint16_t)(now - pushed);
 		return pushed > UINT16_MAX ||
 		       (uint16_t)(now - used_event - 1) < (uint16_t)(now - old);

@@ -75,7 +75,7 @@ struct virtqueue {
 	 * passes our avail_event. Each interrupt and kick is costly for an emulated guest kernel.
 	 */
 	bool event_idx;
-	uint64_t bad_chains;  /* counted guest errors */
+	uint64_t bad_chains; /* counted guest errors */
 	uint64_t bad_avail_idx;
 };
 

@@ -62,10 +62,10 @@ static int vm_add_ram(struct vm *vm, uint64_t mem_size, int mem_fd, struct sbx_e
 	if (r < 0)
 		return r;
 	struct kvm_userspace_memory_region region = {
-		.slot = VM_RAM_SLOT,
-		.guest_phys_addr = 0,
-		.memory_size = vm->mem.size,
-		.userspace_addr = (uintptr_t)vm->mem.host,
+	    .slot = VM_RAM_SLOT,
+	    .guest_phys_addr = 0,
+	    .memory_size = vm->mem.size,
+	    .userspace_addr = (uintptr_t)vm->mem.host,
 	};
 	r = KVM_IOCTL_PTR(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region, err);
 	if (r < 0)
@@ -79,8 +79,9 @@ static int vm_create_irqchip(struct vm *vm, struct sbx_err *err)
 	int r = KVM_IOCTL(vm->vm_fd, KVM_CREATE_IRQCHIP, 0, err);
 	if (r < 0)
 		return r;
-	/* Dummy speaker: KVM also emulates port 0x61, so the kernel's PIT calibration never exits. */
-	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+	/* Dummy speaker: KVM also emulates port 0x61, so the kernel's PIT calibration never exits.
+	 */
+	struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
 	return KVM_IOCTL_PTR(vm->vm_fd, KVM_CREATE_PIT2, &pit, err);
 }
 
@@ -134,7 +135,7 @@ void vm_destroy(struct vm *vm)
 int vm_irq_pulse(struct vm *vm, uint32_t gsi)
 {
 	/* An edge for the IOAPIC (MP table marks these pins edge-triggered): raise, then lower. */
-	struct kvm_irq_level lvl = { .irq = gsi, .level = 1 };
+	struct kvm_irq_level lvl = {.irq = gsi, .level = 1};
 	if (ioctl(vm->vm_fd, KVM_IRQ_LINE, &lvl) < 0)
 		return -errno;
 	lvl.level = 0;

@@ -23,17 +23,17 @@ struct vm {
 	uint32_t run_size; /* bytes of each vCPU's kvm_run mapping (KVM_GET_VCPU_MMAP_SIZE) */
 	pthread_mutex_t stop_lock; /* guards the stop_* fields; zero-init is a valid mutex */
 	pthread_cond_t stop_cond;
-	bool stop_requested; /* the first request wins; later ones are ignored */
-	int stop_status; /* the process exit status (docs/architecture.md) */
+	bool stop_requested;   /* the first request wins; later ones are ignored */
+	int stop_status;       /* the process exit status (docs/architecture.md) */
 	char stop_reason[256]; /* printed on stderr when non-empty */
-	bool snapshot_unsafe; /* a vCPU could not reach a consistent point: no snapshot */
+	bool snapshot_unsafe;  /* a vCPU could not reach a consistent point: no snapshot */
 };
 
 /* Exit statuses of sandbox-vmm (docs/architecture.md "VMM command line"). */
 enum vm_exit_status {
 	VM_EXIT_GUEST_ENDED = 0, /* i8042 reset, KVM_EXIT_SHUTDOWN, system event */
 	VM_EXIT_VMM_ERROR = 1,
-	VM_EXIT_GUEST_PANIC = 3, /* "Kernel panic" seen on the serial console */
+	VM_EXIT_GUEST_PANIC = 3,    /* "Kernel panic" seen on the serial console */
 	VM_EXIT_INTERNAL_ERROR = 4, /* KVM_EXIT_INTERNAL_ERROR (emulation failure) */
 	VM_EXIT_GUEST_FAULT = 5, /* a stop the VMM cannot handle (FAIL_ENTRY, crash event, ...) */
 	/* Not an exit status: the guest asked for a snapshot (--snapshot-to); main writes it and
@@ -55,7 +55,7 @@ void vm_destroy(struct vm *vm);
  * NULL) is printed once at exit. Safe from any thread, including device callbacks.
  */
 void vm_request_stop(struct vm *vm, int status, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 bool vm_stop_requested(struct vm *vm);
 /* Blocks until vm_request_stop() was called; returns the status. */
 int vm_wait_stop(struct vm *vm);

@@ -33,7 +33,7 @@ struct vmm_opts {
 	} disks[LAYOUT_VIRTIO_MAX_DEVICES];
 	unsigned ndisks;
 	bool rng, debug;
-	bool no_seccomp; /* --no-seccomp: debugging only */
+	bool no_seccomp;				    /* --no-seccomp: debugging only */
 	struct virtio_fs_opt fs[LAYOUT_VIRTIO_MAX_DEVICES]; /* --fs, in order */
 	unsigned nfs;
 	struct net_opts net; /* --net; with --restore it fills the snapshot's net slot */

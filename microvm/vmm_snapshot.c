@@ -32,8 +32,10 @@ static int build_state(struct vmm *v, struct snap_w *w, struct sbx_err *err)
 
 static int write_dir(struct vmm *v, const char *tmp, const struct snap_w *w, struct sbx_err *err)
 {
-	struct snap_info info = { .ncpus = v->nvcpus, .ndevices = v->ndevs,
-				  .mem_size = v->vm.mem.size, .build_id = snap_build_id() };
+	struct snap_info info = {.ncpus = v->nvcpus,
+				 .ndevices = v->ndevs,
+				 .mem_size = v->vm.mem.size,
+				 .build_id = snap_build_id()};
 	cleanup_free uint8_t *buf = NULL;
 	size_t len = 0;
 	if (!info.build_id)
@@ -50,7 +52,7 @@ int vmm_snapshot_save(struct vmm *v, const char *dir, struct sbx_err *err)
 {
 	if (v->vm.snapshot_unsafe)
 		return sbx_err_setx(err, EIO, "snapshot: a vCPU did not stop cleanly");
-	struct snap_w w = { 0 };
+	struct snap_w w = {0};
 	char tmp[4096];
 	int r = build_state(v, &w, err);
 	if (r >= 0)
@@ -66,8 +68,7 @@ int vmm_snapshot_save(struct vmm *v, const char *dir, struct sbx_err *err)
 	return r < 0 ? sbx_err_wrap(err, "snapshot to '%s'", dir) : 0;
 }
 
-static int check_config(const struct snap_info *info, const struct vmm_opts *o,
-			struct sbx_err *err)
+static int check_config(const struct snap_info *info, const struct vmm_opts *o, struct sbx_err *err)
 {
 	if (info->ncpus == 0 || info->ncpus > MPTABLE_MAX_CPUS ||
 	    info->ndevices > LAYOUT_VIRTIO_MAX_DEVICES || info->mem_size == 0 ||
@@ -77,9 +78,9 @@ static int check_config(const struct snap_info *info, const struct vmm_opts *o,
 		return sbx_err_setx(err, EINVAL, "--cpus %u does not match the snapshot's %u vCPUs",
 				    o->cpus, info->ncpus);
 	if (o->mem_set && (o->mem_mib << 20) != info->mem_size)
-		return sbx_err_setx(err, EINVAL, "--memory %llu does not match the snapshot's %llu MiB",
-				    (unsigned long long)o->mem_mib,
-				    (unsigned long long)(info->mem_size >> 20));
+		return sbx_err_setx(
+		    err, EINVAL, "--memory %llu does not match the snapshot's %llu MiB",
+		    (unsigned long long)o->mem_mib, (unsigned long long)(info->mem_size >> 20));
 	return 0;
 }
 
@@ -155,13 +156,15 @@ static int restore_device(struct vmm *v, const struct vmm_opts *o, unsigned *fil
 	switch (id) {
 	case VIRTIO_ID_BLOCK:
 		r = virtio_blk_restore(&v->vm, base, irq, &sec,
-				       virtio_blk_slot_is_empty(sec) ? next_fill(o, fill) : NULL, slot,
-				       err);
+				       virtio_blk_slot_is_empty(sec) ? next_fill(o, fill) : NULL,
+				       slot, err);
 		break;
 	case VIRTIO_ID_VSOCK:
 		if (!o->vsock_uds)
-			return sbx_err_setx(err, EINVAL, "the snapshot has a vsock device: --vsock-uds needed");
-		r = virtio_vsock_restore(&v->vm, base, irq, &sec, o->vsock_cid, o->vsock_uds, slot, err);
+			return sbx_err_setx(err, EINVAL,
+					    "the snapshot has a vsock device: --vsock-uds needed");
+		r = virtio_vsock_restore(&v->vm, base, irq, &sec, o->vsock_cid, o->vsock_uds, slot,
+					 err);
 		break;
 	case VIRTIO_ID_ENTROPY:
 		r = virtio_rng_restore(&v->vm, base, irq, &sec, slot, err);
@@ -207,17 +210,20 @@ static int restore_devices(struct vmm *v, const struct vmm_opts *o, struct sbx_e
 	if (r >= 0)
 		r = snap_end(&v->snap, err);
 	if (r >= 0 && fill < o->ndisks)
-		r = sbx_err_setx(err, EINVAL, "%u --disk given, the snapshot has %u empty disk slot(s)",
+		r = sbx_err_setx(err, EINVAL,
+				 "%u --disk given, the snapshot has %u empty disk slot(s)",
 				 o->ndisks, fill);
 	if (r >= 0 && o->vsock_uds && !has_vsock(v))
-		r = sbx_err_setx(err, EINVAL, "--vsock-uds given, the snapshot has no vsock device");
+		r = sbx_err_setx(err, EINVAL,
+				 "--vsock-uds given, the snapshot has no vsock device");
 	if (r >= 0 && o->net.enabled && !has_net(v))
 		r = sbx_err_setx(err, EINVAL, "--net given, the snapshot has no network slot");
 	for (unsigned i = 0; r >= 0 && i < o->nfs; i++)
 		if (!o->fs[i].used || !o->fs[i].socket[0])
 			r = sbx_err_setx(err, EINVAL, "--fs tag=%s: %s", o->fs[i].tag,
-					 o->fs[i].used ? "a restore needs socket=PATH"
-						       : "the snapshot has no virtio-fs slot with that tag");
+					 o->fs[i].used
+					     ? "a restore needs socket=PATH"
+					     : "the snapshot has no virtio-fs slot with that tag");
 	return r;
 }
 

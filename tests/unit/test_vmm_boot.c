@@ -31,14 +31,14 @@
  *   1: mov $msg,%esi; mov $3,%ecx; rep outsb; mov $0xfe,%al; out %al,$0x64; hlt; msg: "OK\n"
  */
 static const uint8_t guest_ok[] = {
-	0x66, 0xba, 0xf8, 0x03, 0x8b, 0x03, 0x3d, 0x78, 0xc5, 0x6e, 0x33, 0x75,
-	0x03, 0xb0, 0x4d, 0xee, 0xbe, 0x21, 0x00, 0x10, 0x00, 0xb9, 0x03, 0x00,
-	0x00, 0x00, 0xf3, 0x6e, 0xb0, 0xfe, 0xe6, 0x64, 0xf4, 0x4f, 0x4b, 0x0a,
+    0x66, 0xba, 0xf8, 0x03, 0x8b, 0x03, 0x3d, 0x78, 0xc5, 0x6e, 0x33, 0x75,
+    0x03, 0xb0, 0x4d, 0xee, 0xbe, 0x21, 0x00, 0x10, 0x00, 0xb9, 0x03, 0x00,
+    0x00, 0x00, 0xf3, 0x6e, 0xb0, 0xfe, 0xe6, 0x64, 0xf4, 0x4f, 0x4b, 0x0a,
 };
 /* ud2 with no IDT: triple fault -> KVM_EXIT_SHUTDOWN. */
-static const uint8_t guest_ud2[] = { 0x0f, 0x0b };
+static const uint8_t guest_ud2[] = {0x0f, 0x0b};
 /* popcnt %eax,%eax; then the i8042 reset. KVM's emulator cannot run popcnt (kvm_pvm). */
-static const uint8_t guest_popcnt[] = { 0xf3, 0x0f, 0xb8, 0xc0, 0xb0, 0xfe, 0xe6, 0x64, 0xf4 };
+static const uint8_t guest_popcnt[] = {0xf3, 0x0f, 0xb8, 0xc0, 0xb0, 0xfe, 0xe6, 0x64, 0xf4};
 
 static void skip_without_kvm(void)
 {
@@ -66,12 +66,33 @@ static size_t build_elf(uint8_t *img, size_t cap, const uint8_t *code, size_t le
 	eh->e_phentsize = sizeof(Elf64_Phdr);
 	eh->e_phnum = 2;
 	Elf64_Phdr *ph = (Elf64_Phdr *)(img + eh->e_phoff);
-	uint8_t note[] = { 4, 0, 0, 0, 4, 0, 0, 0, 18, 0, 0, 0, 'X', 'e', 'n', 0,
-			   GUEST_LOAD & 0xff, (GUEST_LOAD >> 8) & 0xff, GUEST_LOAD >> 16, 0 };
+	uint8_t note[] = {4,
+			  0,
+			  0,
+			  0,
+			  4,
+			  0,
+			  0,
+			  0,
+			  18,
+			  0,
+			  0,
+			  0,
+			  'X',
+			  'e',
+			  'n',
+			  0,
+			  GUEST_LOAD & 0xff,
+			  (GUEST_LOAD >> 8) & 0xff,
+			  GUEST_LOAD >> 16,
+			  0};
 	memcpy(img + ELF_NOTE_OFF, note, sizeof(note));
-	ph[0] = (Elf64_Phdr){ .p_type = PT_NOTE, .p_offset = ELF_NOTE_OFF, .p_filesz = sizeof(note) };
-	ph[1] = (Elf64_Phdr){ .p_type = PT_LOAD, .p_offset = ELF_CODE_OFF, .p_paddr = GUEST_LOAD,
-			      .p_filesz = len, .p_memsz = 0x2000 };
+	ph[0] = (Elf64_Phdr){.p_type = PT_NOTE, .p_offset = ELF_NOTE_OFF, .p_filesz = sizeof(note)};
+	ph[1] = (Elf64_Phdr){.p_type = PT_LOAD,
+			     .p_offset = ELF_CODE_OFF,
+			     .p_paddr = GUEST_LOAD,
+			     .p_filesz = len,
+			     .p_memsz = 0x2000};
 	memcpy(img + ELF_CODE_OFF, code, len);
 	return ELF_CODE_OFF + len;
 }
@@ -96,13 +117,13 @@ struct run_result {
 static struct run_result run_guest(const uint8_t *code, size_t len)
 {
 	static uint8_t img[ELF_CODE_OFF + 256];
-	struct sbx_err err = { 0 };
+	struct sbx_err err = {0};
 	struct vm vm;
-	struct pvh_boot boot = { 0 };
+	struct pvh_boot boot = {0};
 	struct serial *ser = NULL;
 	struct legacy *leg = NULL;
 	struct vcpu vc;
-	struct run_result res = { 0 };
+	struct run_result res = {0};
 	char *kpath = write_temp(img, build_elf(img, sizeof(img), code, len));
 	char *ipath = write_temp("initrd", 6);
 	int r = vm_create(&vm, 64ull << 20, &err);
@@ -171,12 +192,12 @@ END_TEST
 START_TEST(parse_elf_rejects_bad_images)
 {
 	static uint8_t img[ELF_CODE_OFF + 64];
-	struct sbx_err err = { 0 };
+	struct sbx_err err = {0};
 	uint64_t entry = 0;
 	size_t len = build_elf(img, sizeof(img), guest_ud2, sizeof(guest_ud2));
 	ck_assert_int_eq(pvh_parse_elf(img, len, &entry, &err), 0);
 	ck_assert_uint_eq(entry, GUEST_LOAD);
-	ck_assert_int_lt(pvh_parse_elf(img, 10, &entry, &err), 0); /* truncated header */
+	ck_assert_int_lt(pvh_parse_elf(img, 10, &entry, &err), 0);    /* truncated header */
 	ck_assert_int_lt(pvh_parse_elf(img, 0x100, &entry, &err), 0); /* note outside the file */
 	((Elf64_Ehdr *)img)->e_phnum = 0xffff; /* program headers past the end */
 	ck_assert_int_lt(pvh_parse_elf(img, len, &entry, &err), 0);

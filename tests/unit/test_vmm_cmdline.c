@@ -39,7 +39,7 @@ END_TEST
 START_TEST(length_is_bounded)
 {
 	char big[LAYOUT_CMDLINE_MAX];
-	struct sbx_err err = { 0 };
+	struct sbx_err err = {0};
 	memset(big, 'a', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
 	ck_assert_int_lt(cmdline_build(buf, sizeof(buf), false, 0, big, &err), 0);
@@ -47,8 +47,8 @@ START_TEST(length_is_bounded)
 	ck_assert_str_eq(buf, "");
 	char small[16];
 	ck_assert_int_lt(cmdline_build(small, sizeof(small), false, 0, NULL, NULL), 0);
-	ck_assert_int_lt(cmdline_build(buf, sizeof(buf), false, LAYOUT_VIRTIO_MAX_DEVICES + 1, NULL,
-				       NULL), 0);
+	ck_assert_int_lt(
+	    cmdline_build(buf, sizeof(buf), false, LAYOUT_VIRTIO_MAX_DEVICES + 1, NULL, NULL), 0);
 	/* Exactly at the limit is fine. */
 	ck_assert_int_eq(cmdline_build(buf, sizeof(buf), false, 0, NULL, NULL), 0);
 	size_t room = sizeof(buf) - strlen(buf) - 2; /* space + NUL */

@@ -33,7 +33,7 @@ static void dev_write(void *o, uint64_t off, const uint8_t *d, uint32_t len)
 		seen[nseen++] = d[i];
 }
 
-static const struct bus_ops dev_ops = { dev_read, dev_write };
+static const struct bus_ops dev_ops = {dev_read, dev_write};
 
 static void setup(void)
 {

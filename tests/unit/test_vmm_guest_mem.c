@@ -37,12 +37,12 @@ static void nop_rw(void *o, uint64_t off, uint8_t *d, uint32_t len)
 	memset(d, 7, len);
 }
 
-static const struct bus_ops ops = { .read = nop_rw };
+static const struct bus_ops ops = {.read = nop_rw};
 
 START_TEST(bus_register_rejects_overlap_and_overflow)
 {
-	struct bus b = { .name = "test" };
-	struct sbx_err err = { 0 };
+	struct bus b = {.name = "test"};
+	struct sbx_err err = {0};
 	ck_assert_int_eq(bus_register(&b, 0x100, 0x10, &ops, NULL, &err), 0);
 	ck_assert_int_eq(bus_register(&b, 0x10f, 1, &ops, NULL, &err), -EEXIST);
 	ck_assert_int_eq(bus_register(&b, 0xf0, 0x11, &ops, NULL, &err), -EEXIST);
@@ -52,7 +52,7 @@ START_TEST(bus_register_rejects_overlap_and_overflow)
 	ck_assert_int_eq(bus_dispatch(&b, 0x108, d, 8, false), 0);
 	ck_assert_uint_eq(d[7], 7);
 	ck_assert_int_eq(bus_dispatch(&b, 0x10c, d, 8, false), -ENOENT); /* straddles */
-	ck_assert_int_eq(bus_dispatch(&b, 0x100, d, 1, true), -ENOENT); /* no write op */
+	ck_assert_int_eq(bus_dispatch(&b, 0x100, d, 1, true), -ENOENT);	 /* no write op */
 	ck_assert_uint_eq(b.unhandled, 2);
 	for (unsigned i = b.n; i < BUS_MAX_RANGES; i++)
 		ck_assert_int_eq(bus_register(&b, 0x1000 + i, 1, &ops, NULL, NULL), 0);
@@ -64,11 +64,11 @@ static struct kvm_cpuid2 *table(void)
 {
 	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + 8 * sizeof(c->entries[0]));
 	struct kvm_cpuid_entry2 e[] = {
-		{ .function = 1, .ebx = 0xff0800, .ecx = (1u << 23) | (1u << 13) | (1u << 26), .edx = 1 },
-		{ .function = 0xb, .index = 0 },
-		{ .function = 0xb, .index = 1 },
-		{ .function = 0x40000001, .eax = (1u << 3) | (1u << 7) | (1u << 11) | (1u << 13) },
-		{ .function = 0xd, .eax = 7, .ebx = 0x240 },
+	    {.function = 1, .ebx = 0xff0800, .ecx = (1u << 23) | (1u << 13) | (1u << 26), .edx = 1},
+	    {.function = 0xb, .index = 0},
+	    {.function = 0xb, .index = 1},
+	    {.function = 0x40000001, .eax = (1u << 3) | (1u << 7) | (1u << 11) | (1u << 13)},
+	    {.function = 0xd, .eax = 7, .ebx = 0x240},
 	};
 	memcpy(c->entries, e, sizeof(e));
 	c->nent = 5;
@@ -82,8 +82,8 @@ START_TEST(cpuid_topology_and_policy)
 	ck_assert_uint_eq(c->entries[0].ebx >> 24, 2); /* APIC id */
 	ck_assert_uint_eq((c->entries[0].ebx >> 16) & 0xff, 4);
 	ck_assert_uint_eq(c->entries[0].ebx & 0xffff, 0x0800); /* CLFLUSH size kept */
-	ck_assert(c->entries[0].ecx & (1u << 31)); /* hypervisor */
-	ck_assert(c->entries[0].ecx & (1u << 23)); /* hardware keeps POPCNT */
+	ck_assert(c->entries[0].ecx & (1u << 31));	       /* hypervisor */
+	ck_assert(c->entries[0].ecx & (1u << 23));	       /* hardware keeps POPCNT */
 	ck_assert_uint_eq(c->entries[1].edx, 2);
 	ck_assert_uint_eq(c->entries[2].ebx, 4);
 	ck_assert_uint_eq(c->entries[2].eax, 2);

@@ -29,11 +29,11 @@
  * with 2000 at 0x3000.
  */
 static const uint8_t guest_count[] = {
-	0x66, 0xba, 0xf8, 0x03, 0xb0, 'A', 0xee, 0x31, 0xc9,		   /* dx=COM1, 'A', ecx=0 */
-	0x41, 0x89, 0x0d, 0x00, 0x30, 0x00, 0x00, 0x81, 0xf9, 0xe8, 0x03, 0x00, 0x00, 0x75, 0xf1,
-	0xb0, 0x10, 0x66, 0xba, 0x40, 0x04, 0xee,			   /* out 0x10 -> 0x440 */
-	0x41, 0x89, 0x0d, 0x00, 0x30, 0x00, 0x00, 0x81, 0xf9, 0xd0, 0x07, 0x00, 0x00, 0x75, 0xf1,
-	0x66, 0xba, 0xf8, 0x03, 0xb0, 'B', 0xee, 0xb0, 0xfe, 0xe6, 0x64, 0xf4, /* 'B', reset */
+    0x66, 0xba, 0xf8, 0x03, 0xb0, 'A',	0xee, 0x31, 0xc9, /* dx=COM1, 'A', ecx=0 */
+    0x41, 0x89, 0x0d, 0x00, 0x30, 0x00, 0x00, 0x81, 0xf9, 0xe8, 0x03, 0x00, 0x00, 0x75,
+    0xf1, 0xb0, 0x10, 0x66, 0xba, 0x40, 0x04, 0xee, /* out 0x10 -> 0x440 */
+    0x41, 0x89, 0x0d, 0x00, 0x30, 0x00, 0x00, 0x81, 0xf9, 0xd0, 0x07, 0x00, 0x00, 0x75,
+    0xf1, 0x66, 0xba, 0xf8, 0x03, 0xb0, 'B',  0xee, 0xb0, 0xfe, 0xe6, 0x64, 0xf4, /* 'B', reset */
 };
 
 static void skip_without_kvm(void)
@@ -60,11 +60,14 @@ static size_t build_elf(uint8_t *img, const uint8_t *code, size_t len)
 	eh->e_phentsize = sizeof(Elf64_Phdr);
 	eh->e_phnum = 2;
 	Elf64_Phdr *ph = (Elf64_Phdr *)(img + eh->e_phoff);
-	uint8_t note[] = { 4, 0, 0, 0, 4, 0, 0, 0, 18, 0, 0, 0, 'X', 'e', 'n', 0, 0, 0, 0x10, 0 };
+	uint8_t note[] = {4, 0, 0, 0, 4, 0, 0, 0, 18, 0, 0, 0, 'X', 'e', 'n', 0, 0, 0, 0x10, 0};
 	memcpy(img + ELF_NOTE_OFF, note, sizeof(note));
-	ph[0] = (Elf64_Phdr){ .p_type = PT_NOTE, .p_offset = ELF_NOTE_OFF, .p_filesz = sizeof(note) };
-	ph[1] = (Elf64_Phdr){ .p_type = PT_LOAD, .p_offset = ELF_CODE_OFF, .p_paddr = GUEST_LOAD,
-			      .p_filesz = len, .p_memsz = 0x2000 };
+	ph[0] = (Elf64_Phdr){.p_type = PT_NOTE, .p_offset = ELF_NOTE_OFF, .p_filesz = sizeof(note)};
+	ph[1] = (Elf64_Phdr){.p_type = PT_LOAD,
+			     .p_offset = ELF_CODE_OFF,
+			     .p_paddr = GUEST_LOAD,
+			     .p_filesz = len,
+			     .p_memsz = 0x2000};
 	memcpy(img + ELF_CODE_OFF, code, len);
 	return ELF_CODE_OFF + len;
 }
@@ -90,8 +93,8 @@ static void snapshot_guest(const char *dir)
 {
 	static uint8_t img[ELF_CODE_OFF + sizeof(guest_count)];
 	static struct vmm v;
-	struct sbx_err err = { 0 };
-	struct pvh_boot boot = { 0 };
+	struct sbx_err err = {0};
+	struct pvh_boot boot = {0};
 	char kpath[128], ipath[128];
 	memset(&v, 0, sizeof(v));
 	snprintf(kpath, sizeof(kpath), "%s/kernel", tmpdir);
@@ -107,7 +110,8 @@ static void snapshot_guest(const char *dir)
 	legacy_enable_snapshot_trigger(v.legacy);
 	v.cpuid = cpuid_get_supported(v.vm.kvm_fd, &err);
 	ck_assert_ptr_nonnull(v.cpuid);
-	int r = vcpu_create(&v.vm, 0, 1, v.cpuid, cpuid_host_is_emulated(), &boot, &v.vcpus[0], &err);
+	int r =
+	    vcpu_create(&v.vm, 0, 1, v.cpuid, cpuid_host_is_emulated(), &boot, &v.vcpus[0], &err);
 	ck_assert_msg(r == 0, "vcpu_create: %s", err.msg);
 	v.nvcpus = 1;
 	ck_assert_int_eq(vcpu_signals_init(&err), 0);
@@ -130,8 +134,8 @@ static void snapshot_guest(const char *dir)
 static void restore_guest(const char *dir, char *console, size_t len)
 {
 	static struct vmm v;
-	struct sbx_err err = { 0 };
-	struct vmm_opts o = { .restore = dir };
+	struct sbx_err err = {0};
+	struct vmm_opts o = {.restore = dir};
 	memset(&v, 0, sizeof(v));
 	int r = vmm_restore_begin(&v, &o, &err);
 	ck_assert_msg(r == 0, "restore: %s", err.msg);
@@ -162,7 +166,7 @@ START_TEST(tiny_guest_continues_after_restore)
 	char dir[128], console[16];
 	snprintf(dir, sizeof(dir), "%s/snap", tmpdir);
 	snapshot_guest(dir);
-	snapshot_guest(dir); /* replaces an existing snapshot dir atomically */
+	snapshot_guest(dir);	      /* replaces an existing snapshot dir atomically */
 	for (int i = 0; i < 2; i++) { /* two VMs from one snapshot */
 		restore_guest(dir, console, sizeof(console));
 		ck_assert_str_eq(console, "B");
@@ -179,15 +183,16 @@ END_TEST
 /* A state file: header + one section holding a u32, a u64 and a 16-byte blob. */
 static uint8_t *encode_sample(size_t *len, uint32_t ncpus)
 {
-	struct snap_w w = { 0 };
-	struct snap_info info = { .ncpus = ncpus, .mem_size = 64ull << 20, .build_id = snap_build_id() };
+	struct snap_w w = {0};
+	struct snap_info info = {
+	    .ncpus = ncpus, .mem_size = 64ull << 20, .build_id = snap_build_id()};
 	uint8_t *buf = NULL;
 	size_t sec = snap_section_begin(&w, SNAP_TAG_SERIAL);
 	snap_put_u32(&w, 7);
 	snap_put_u64(&w, 1ull << 40);
 	snap_put_blob(&w, "0123456789abcdef", 16);
 	snap_section_end(&w, sec);
-	struct sbx_err err = { 0 };
+	struct sbx_err err = {0};
 	ck_assert_int_eq(snap_encode(&info, &w, &buf, len, &err), 0);
 	snap_w_free(&w);
 	return buf;
@@ -221,7 +226,7 @@ static int decode_sample(const uint8_t *buf, size_t len, struct sbx_err *err)
 
 static void expect_reject(const uint8_t *buf, size_t len, const char *msg)
 {
-	struct sbx_err err = { 0 };
+	struct sbx_err err = {0};
 	ck_assert_int_lt(decode_sample(buf, len, &err), 0);
 	ck_assert_msg(strstr(err.msg, msg), "'%s' lacks '%s'", err.msg, msg);
 }
@@ -230,7 +235,7 @@ START_TEST(format_round_trip)
 {
 	size_t len;
 	uint8_t *buf = encode_sample(&len, 1);
-	struct sbx_err err = { 0 };
+	struct sbx_err err = {0};
 	ck_assert_msg(decode_sample(buf, len, &err) == 0, "%s", err.msg);
 	free(buf);
 }
@@ -264,9 +269,9 @@ END_TEST
 /* Section framing: wrong tag, a length past the end, an oversized blob, stray bytes. */
 START_TEST(reader_bounds_checks_lengths)
 {
-	struct sbx_err err = { 0 };
-	uint8_t b[32] = { 0 };
-	struct snap_rd r = { .p = b, .len = sizeof(b), .what = "t" }, s;
+	struct sbx_err err = {0};
+	uint8_t b[32] = {0};
+	struct snap_rd r = {.p = b, .len = sizeof(b), .what = "t"}, s;
 	uint32_t tag = SNAP_TAG_VM, big = 0xffffff00u;
 	memcpy(b, &tag, 4);
 	memcpy(b + 4, &big, 4);
@@ -274,10 +279,10 @@ START_TEST(reader_bounds_checks_lengths)
 	r.off = 0;
 	ck_assert_int_lt(snap_section(&r, SNAP_TAG_VM, "x", &s, &err), 0);
 	ck_assert_ptr_nonnull(strstr(err.msg, "truncated"));
-	struct snap_rd blob = { .p = b + 4, .len = 28, .what = "t" };
+	struct snap_rd blob = {.p = b + 4, .len = 28, .what = "t"};
 	char out[8];
 	ck_assert_int_lt(snap_get_blob(&blob, out, sizeof(out), &err), 0);
-	struct snap_rd rest = { .p = b, .len = 4, .what = "t" };
+	struct snap_rd rest = {.p = b, .len = 4, .what = "t"};
 	ck_assert_int_lt(snap_end(&rest, &err), 0);
 }
 END_TEST
@@ -293,18 +298,18 @@ START_TEST(restore_rejects_mismatched_config)
 	write_file(path, buf, len);
 	free(buf);
 	static struct vmm v;
-	struct sbx_err err = { 0 };
-	struct vmm_opts o = { .restore = tmpdir, .cpus = 1, .cpus_set = true };
+	struct sbx_err err = {0};
+	struct vmm_opts o = {.restore = tmpdir, .cpus = 1, .cpus_set = true};
 	ck_assert_int_lt(vmm_restore_begin(&v, &o, &err), 0);
 	ck_assert_msg(strstr(err.msg, "--cpus 1 does not match"), "%s", err.msg);
 	free(v.snap_buf);
 	memset(&v, 0, sizeof(v));
-	o = (struct vmm_opts){ .restore = tmpdir, .mem_mib = 32, .mem_set = true };
+	o = (struct vmm_opts){.restore = tmpdir, .mem_mib = 32, .mem_set = true};
 	ck_assert_int_lt(vmm_restore_begin(&v, &o, &err), 0);
 	ck_assert_msg(strstr(err.msg, "--memory 32 does not match"), "%s", err.msg);
 	free(v.snap_buf);
 	memset(&v, 0, sizeof(v));
-	o = (struct vmm_opts){ .restore = tmpdir };
+	o = (struct vmm_opts){.restore = tmpdir};
 	ck_assert_int_lt(vmm_restore_begin(&v, &o, &err), 0); /* no memory file */
 	ck_assert_msg(strstr(err.msg, "memory"), "%s", err.msg);
 	free(v.snap_buf);
