@@ -41,10 +41,14 @@ density() { # density MODE N -> "up|avg_pss_mib|total_pss_mib|idle_cpu_pct_per_s
 	t0=$(cpu_ticks "${vmms[@]}")
 	sleep "$IDLE_SECS"
 	t1=$(cpu_ticks "${vmms[@]}")
-	kill -TERM "${pids[@]}" 2>/dev/null || true
-	wait "${pids[@]}" 2>/dev/null || true
 	awk -v t="$total" -v u="$up" -v c=$((t1 - t0)) -v hz="$hz" -v s="$IDLE_SECS" \
 		'BEGIN {printf "%d|%.1f|%.1f|%.2f", u, (u ? t/u/1024 : 0), t/1024, (u ? 100*c/hz/s/u : 0)}'
+	# One at a time again: 50 guests powering off at once is a storm of emulated kernel work
+	# (load average 50 for minutes here) that would fall on the next measurement.
+	for p in "${pids[@]}"; do
+		kill -TERM "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
