@@ -1,8 +1,9 @@
 /*
  * The OCI hooks that run in the guest (docs/oci.md, "hooks"), in runc's places:
  *
- *   createContainer  the container init, its root switched and every mount made (OCI mounts,
- *                    sysctl, cgroup, masked and read-only paths), before the workload forks;
+ *   createContainer  the container init, its root switched, its mounts made and its cgroup
+ *                    joined; before its sysctls, masked and read-only paths (runc's order) and
+ *                    before the workload forks;
  *   startContainer   the workload, after START, its user, groups, cwd and security settings
  *                    (capabilities, no_new_privs, the vsock and OCI seccomp filters), right
  *                    before its execve.

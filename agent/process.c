@@ -248,8 +248,11 @@ __attribute__((noreturn)) static void container_init(const struct init_args *a)
 	if (init_arrange_fds(a->child, a->exec_w, a->status_w, a->start_r) < 0)
 		_exit(AGENT_EXIT_SETUP);
 	agent_stage(AGENT_MARK_INIT_FDS);
+	/* runc's order: the mounts, the createContainer hooks, then sysctl and the masked and
+	 * read-only paths (the hooks see /proc/sys writable, as under runc). */
 	if (container_enter_root(a->root, a->req, a->force_move, &err) < 0 ||
-	    agent_hooks_run(a->req, SBX_HOOK_CREATE_CONTAINER, &err) < 0)
+	    agent_hooks_run(a->req, SBX_HOOK_CREATE_CONTAINER, &err) < 0 ||
+	    container_security_root(a->req, &err) < 0)
 		child_fail(err.code, AGENT_EXIT_SETUP, err.msg);
 	for (int s = 1; s < NSIG; s++)
 		if (s != SIGKILL && s != SIGSTOP && s != SIGCHLD)

@@ -90,6 +90,30 @@ START_TEST(start_hook_has_the_workload_caps)
 }
 END_TEST
 
+/* As under runc, the createContainer hook comes before the read-only paths: it may write
+ * /proc/sys (here the container's hostname), which the workload then cannot. */
+START_TEST(create_hook_before_readonly_paths)
+{
+	char *create_args[] = {"sh", "-c", "echo hook-host >/proc/sys/kernel/hostname"};
+	char *argv[] = {"sh", "-c",
+			"hostname; echo x 2>/dev/null >/proc/sys/kernel/hostname || echo ro", NULL};
+	char *ro[] = {"/proc/sys"};
+	struct sbx_run_req req = {.argv = argv,
+				  .argc = 3,
+				  .hostname = "spec-host",
+				  .readonly_paths = ro,
+				  .n_readonly_paths = 1};
+	req.hooks[SBX_HOOK_CREATE_CONTAINER] = (struct sbx_run_hooks){
+	    .n = 1, .v = {{.path = "/bin/sh", .args = create_args, .n_args = 3, .timeout_s = 30}}};
+	struct h_plan plan = {0};
+	struct h_result r;
+	h_run(&req, &plan, &r);
+	ck_assert_msg(r.exited && !r.failed, "failed: %s", r.msg);
+	ck_assert_str_eq(out_str(&r.out), "hook-host\nro\n");
+	h_result_free(&r);
+}
+END_TEST
+
 /* Runs argv "true" with the hooks given; expects ERROR 125 holding want, no workload output. */
 static void expect_hook_failure(enum sbx_hook_kind kind, const struct sbx_run_hook *hooks, size_t n,
 				const char *state, const char *want)
@@ -162,6 +186,7 @@ static Suite *hooks_suite(void)
 	tcase_set_timeout(c, 60);
 	tcase_add_test(c, hooks_run_in_order_with_state);
 	tcase_add_test(c, start_hook_has_the_workload_caps);
+	tcase_add_test(c, create_hook_before_readonly_paths);
 	tcase_add_test(c, create_hook_exit_status);
 	tcase_add_test(c, start_hook_signal);
 	tcase_add_test(c, hook_timeout_kills_it);
