@@ -153,8 +153,14 @@ int container_prewarm(const char *run_dir, struct sbx_err *err);
  */
 int container_hold_mnt_ns(pid_t init_pid);
 
+/* ---- hooks.c: the OCI hooks that run in the guest (docs/oci.md, "hooks") ---- */
+/* Runs req's hooks of kind in order, each to its end; the first failure stops the list. */
+int agent_hooks_run(const struct sbx_run_req *req, enum sbx_hook_kind kind, struct sbx_err *err);
+
 /* ---- container_security.c (docs/security.md, "Guest side") ---- */
-/* Container init, after the root switch: sysctl, the pids cgroup, masked and read-only paths. */
+/* Container init, after the root switch and its mounts: the container's guest cgroup. */
+int container_security_cgroup(const struct sbx_run_req *req, struct sbx_err *err);
+/* Container init, after the createContainer hooks: sysctl, masked and read-only paths. */
 int container_security_root(const struct sbx_run_req *req, struct sbx_err *err);
 /*
  * The workload (first process or exec), after its uid/gid switch (done with PR_SET_KEEPCAPS),

@@ -314,6 +314,8 @@ int container_enter_root(const char *root, const struct sbx_run_req *req, bool f
 	if (r == 0)
 		agent_stage(AGENT_MARK_INIT_ROOT);
 	r = r ?: mounts_apply(req, err);
-	r = r ?: container_security_root(req, err);
+	/* The cgroup before the createContainer hooks (agent/hooks.c), so they run in it as
+	 * under runc; the sysctls, masked and read-only paths after them (process.c). */
+	r = r ?: container_security_cgroup(req, err);
 	return r;
 }

@@ -2,8 +2,9 @@
  * The OCI process's security settings, applied in the guest in runc's order
  * (docs/security.md, "Guest side"):
  *
- *   container init, after the root switch:  sysctl, the container cgroup (memory, cpu, pids),
- *                                           masked paths, read-only paths
+ *   container init, after the root switch:  the container cgroup (memory, cpu, pids); then,
+ *                                           after the createContainer hooks (agent/hooks.c),
+ *                                           sysctl, masked paths, read-only paths
  *   workload, right before execve:          rlimits, umask, oom_score_adj, capabilities,
  *                                           no_new_privs, the vsock filter, the OCI seccomp filter
  *
@@ -300,13 +301,16 @@ static int readonly_path(const char *path, struct sbx_err *err)
 	return 0;
 }
 
+int container_security_cgroup(const struct sbx_run_req *req, struct sbx_err *err)
+{
+	return req->pids_limit || req->has_cgroup ? apply_cgroup(req, err) : 0;
+}
+
 int container_security_root(const struct sbx_run_req *req, struct sbx_err *err)
 {
 	int r = 0;
 	for (size_t i = 0; r == 0 && i < req->n_sysctl; i++)
 		r = apply_sysctl(req->sysctl[i], err);
-	if (r == 0 && (req->pids_limit || req->has_cgroup))
-		r = apply_cgroup(req, err);
 	for (size_t i = 0; r == 0 && i < req->n_masked_paths; i++)
 		r = mask_path(req->masked_paths[i], err);
 	for (size_t i = 0; r == 0 && i < req->n_readonly_paths; i++)

@@ -147,6 +147,9 @@ __attribute__((noreturn)) static void workload_exec(const struct sbx_run_req *re
 	struct sbx_err err = {0};
 	if (container_security_exec(req, &err) < 0)
 		child_fail(err.code, AGENT_EXIT_SETUP, err.msg);
+	/* After the security settings, as runc: the hook is the image's code, like the workload. */
+	if (agent_hooks_run(req, SBX_HOOK_START_CONTAINER, &err) < 0)
+		child_fail(err.code, AGENT_EXIT_SETUP, err.msg);
 	agent_stage(AGENT_MARK_PRE_EXEC);
 	int e = exec_search(req->argv, req->envp);
 	snprintf(msg, sizeof(msg), "exec \"%s\": %s", req->argv[0], strerror(e));
@@ -165,7 +168,9 @@ __attribute__((noreturn)) static void workload_exec(const struct sbx_run_req *re
  */
 static pid_t workload_spawn(const struct sbx_run_req *req)
 {
-	pid_t w = req->hold ? fork() : vfork();
+	/* startContainer hooks fork and wait in the child: more than vfork allows. */
+	bool forked = req->hold || req->hooks[SBX_HOOK_START_CONTAINER].n;
+	pid_t w = forked ? fork() : vfork();
 	if (w == 0)
 		workload_exec(req, req->terminal);
 	return w;
@@ -243,7 +248,11 @@ __attribute__((noreturn)) static void container_init(const struct init_args *a)
 	if (init_arrange_fds(a->child, a->exec_w, a->status_w, a->start_r) < 0)
 		_exit(AGENT_EXIT_SETUP);
 	agent_stage(AGENT_MARK_INIT_FDS);
-	if (container_enter_root(a->root, a->req, a->force_move, &err) < 0)
+	/* runc's order: the mounts, the createContainer hooks, then sysctl and the masked and
+	 * read-only paths (the hooks see /proc/sys writable, as under runc). */
+	if (container_enter_root(a->root, a->req, a->force_move, &err) < 0 ||
+	    agent_hooks_run(a->req, SBX_HOOK_CREATE_CONTAINER, &err) < 0 ||
+	    container_security_root(a->req, &err) < 0)
 		child_fail(err.code, AGENT_EXIT_SETUP, err.msg);
 	for (int s = 1; s < NSIG; s++)
 		if (s != SIGKILL && s != SIGSTOP && s != SIGCHLD)
@@ -373,6 +382,9 @@ int container_join_spawn(struct container *c, pid_t target_init, const struct sb
 	*c = (struct container){.init_pid = -1, .exec_r = -1, .status_r = -1, .start_w = -1};
 	if (req->hold)
 		return sbx_err_setx(err, EINVAL, "exec: HOLD is for the container's first process");
+	if (req->hooks[SBX_HOOK_CREATE_CONTAINER].n || req->hooks[SBX_HOOK_START_CONTAINER].n)
+		return sbx_err_setx(err, EINVAL,
+				    "exec: hooks are for the container's first process");
 	if (pipe2(fds, O_CLOEXEC) < 0 || pipe2(fds + 2, O_CLOEXEC) < 0)
 		return spawn_fail(fds, err, "create exec pipes");
 	sigset_t all, old;

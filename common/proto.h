@@ -86,7 +86,10 @@ enum sbx_run_tag {
 	SBX_RUN_CGROUP = 30,	   /* the container's guest cgroup and its limits (48 bytes) */
 	SBX_RUN_EXEC_SECRET = 31,  /* SBX_EXEC_SECRET_LEN bytes every exec dial must present */
 	SBX_RUN_DOMAINNAME = 32,   /* string: the container's NIS domain name (OCI domainname) */
-	SBX_RUN_LAST_TAG = SBX_RUN_DOMAINNAME,
+	/* OCI hooks the agent runs in the guest (common/proto_run_hooks.c, docs/protocol.md): */
+	SBX_RUN_HOOK = 33, /* u32 kind, u32 timeout, u32 n_args, u32 n_env, strings; repeated */
+	SBX_RUN_HOOK_STATE = 34, /* u32 kind, then the state JSON its hooks read on stdin */
+	SBX_RUN_LAST_TAG = SBX_RUN_HOOK_STATE,
 };
 
 #define SBX_RUN_MAX_ARGS 4096u
@@ -109,6 +112,33 @@ enum sbx_run_tag {
 #define SBX_CPU_WEIGHT_MAX 10000u /* cgroup2 cpu.weight */
 #define SBX_CPU_PERIOD_MIN 1000u  /* cgroup2 cpu.max period bounds, microseconds */
 #define SBX_CPU_PERIOD_MAX 1000000u
+#define SBX_RUN_MAX_HOOKS 16u		/* per kind */
+#define SBX_RUN_HOOK_MAX_ARGS 256u	/* per hook */
+#define SBX_RUN_HOOK_MAX_ENV 256u	/* per hook */
+#define SBX_RUN_HOOK_PATH_MAX 4096u	/* PATH_MAX, with the NUL */
+#define SBX_RUN_HOOK_TIMEOUT_MAX 86400u /* seconds */
+
+/* The OCI hook kinds that run in the guest, in the order the agent runs them. */
+enum sbx_hook_kind {
+	SBX_HOOK_CREATE_CONTAINER = 0, /* container init, its root and mounts made */
+	SBX_HOOK_START_CONTAINER = 1,  /* the workload, right before its execve */
+	SBX_HOOK_KINDS = 2,
+};
+
+struct sbx_run_hook {
+	char *path;  /* absolute, resolved in the container's root */
+	char **args; /* n_args 0: argv is {path}; decoded: NULL-terminated */
+	size_t n_args;
+	char **env; /* "K=V"; decoded: NULL-terminated */
+	size_t n_env;
+	uint32_t timeout_s; /* 1..SBX_RUN_HOOK_TIMEOUT_MAX */
+};
+
+struct sbx_run_hooks {
+	struct sbx_run_hook v[SBX_RUN_MAX_HOOKS];
+	size_t n;
+	char *state; /* the OCI state JSON on each hook's stdin; NULL: an empty stdin */
+};
 
 /* One classic BPF instruction, the layout of struct sock_filter (sent as LE u16, u8, u8, u32). */
 struct sbx_bpf_insn {
@@ -193,6 +223,7 @@ struct sbx_run_req {
 	struct sbx_cgroup_limits cgroup;
 	bool has_exec_secret; /* exec dials present it (SBX_MSG_EXEC_AUTH) */
 	uint8_t exec_secret[SBX_EXEC_SECRET_LEN];
+	struct sbx_run_hooks hooks[SBX_HOOK_KINDS]; /* by enum sbx_hook_kind */
 };
 
 /*

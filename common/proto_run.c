@@ -11,6 +11,7 @@
 
 #include "cleanup.h"
 #include "proto_bytes.h"
+#include "proto_run_hooks.h"
 
 #define TLV_HDR_SIZE 8u
 #define DEFAULT_CWD "/"
@@ -376,6 +377,11 @@ static int run_put_strings(struct tlv_buf *b, const struct sbx_run_req *req, str
 	return r;
 }
 
+static void hooks_put(void *ctx, uint16_t tag, const void *v, size_t len)
+{
+	tlv_put(ctx, tag, v, len);
+}
+
 int sbx_run_encode(const struct sbx_run_req *req, uint8_t **out, size_t *out_len,
 		   struct sbx_err *err)
 {
@@ -410,6 +416,7 @@ int sbx_run_encode(const struct sbx_run_req *req, uint8_t **out, size_t *out_len
 		tlv_put(&b, SBX_RUN_NET, net, sbx_net_encode(&req->net, net));
 	}
 	r = put_security(&b, req, err);
+	r = r ?: run_hooks_encode(req, hooks_put, &b, err);
 	if (r < 0) {
 		free(b.p);
 		return r;
@@ -434,6 +441,7 @@ struct run_scan {
 	size_t argc, envc, ngids, nmounts, str_bytes;
 	size_t nrlimits, nsysctl, nmasked, nreadonly, bpf_insns;
 	uint64_t seen; /* bit per singular tag, to reject duplicates */
+	struct run_hooks_scan hooks;
 };
 
 /* "ro:" or "rw:", a tag of 1..SBX_RUN_MOUNT_TAG_MAX bytes without ':', ":", an absolute path. */
@@ -586,6 +594,8 @@ static int scan_entry(struct run_scan *s, uint16_t tag, const uint8_t *v, uint32
 {
 	if (tag < SBX_RUN_ARG || tag > SBX_RUN_LAST_TAG)
 		return sbx_err_setx(err, EPROTO, "RUN: unknown tag %u", tag);
+	if (tag == SBX_RUN_HOOK || tag == SBX_RUN_HOOK_STATE)
+		return run_hooks_scan(&s->hooks, tag, v, len, err);
 	bool repeated = tag == SBX_RUN_ARG || tag == SBX_RUN_ENV || tag == SBX_RUN_ADD_GID ||
 			tag == SBX_RUN_MOUNT || tag == SBX_RUN_RLIMIT || tag == SBX_RUN_SYSCTL ||
 			tag == SBX_RUN_MASKED_PATH || tag == SBX_RUN_READONLY_PATH;
@@ -648,6 +658,7 @@ struct run_fill {
 	struct sbx_run_req *req;
 	char *strs; /* next free byte of the string area */
 	struct sbx_bpf_insn *bpf;
+	char **hook_ptrs; /* next free slot for the hooks' args and env */
 };
 
 static char *fill_str(struct run_fill *f, const uint8_t *v, uint32_t len)
@@ -800,6 +811,10 @@ static int fill_cb(void *ctx, uint16_t tag, const uint8_t *v, uint32_t len, stru
 		memcpy(q->seed, v, len); /* len checked by the scan */
 		q->seed_len = len;
 		break;
+	case SBX_RUN_HOOK:
+	case SBX_RUN_HOOK_STATE:
+		run_hooks_fill(q, tag, v, len, &f->hook_ptrs, &f->strs);
+		break;
 	default:
 		fill_security(f, tag, v, len);
 	}
@@ -821,11 +836,13 @@ int sbx_run_decode(const uint8_t *buf, size_t len, struct sbx_run_req *req, stru
 
 	/* One block: pointer arrays, then the BPF program (8-byte aligned), then the strings. */
 	size_t ptrs =
-	    (s.argc + 1 + s.envc + 1 + s.nsysctl + s.nmasked + s.nreadonly) * sizeof(char *);
+	    (s.argc + 1 + s.envc + 1 + s.nsysctl + s.nmasked + s.nreadonly + s.hooks.ptrs) *
+	    sizeof(char *);
 	size_t bpf = s.bpf_insns * sizeof(struct sbx_bpf_insn);
-	char **block = calloc(1, ptrs + bpf + s.str_bytes + sizeof(DEFAULT_CWD));
+	size_t strs = s.str_bytes + s.hooks.str_bytes;
+	char **block = calloc(1, ptrs + bpf + strs + sizeof(DEFAULT_CWD));
 	if (!block)
-		return sbx_err_set(err, ENOMEM, "RUN: allocate %zu bytes", ptrs + s.str_bytes);
+		return sbx_err_set(err, ENOMEM, "RUN: allocate %zu bytes", ptrs + strs);
 	req->argv = block;
 	req->envp = block + s.argc + 1;
 	req->sysctl = req->envp + s.envc + 1;
@@ -833,6 +850,7 @@ int sbx_run_decode(const uint8_t *buf, size_t len, struct sbx_run_req *req, stru
 	req->readonly_paths = req->masked_paths + s.nmasked;
 	struct run_fill f = {.req = req,
 			     .bpf = (struct sbx_bpf_insn *)((char *)block + ptrs),
+			     .hook_ptrs = req->readonly_paths + s.nreadonly,
 			     .strs = (char *)block + ptrs + bpf};
 	tlv_walk(buf, len, fill_cb, &f, err); /* cannot fail: the scan accepted the same bytes */
 	if (!req->cwd)

@@ -19,6 +19,7 @@
 #include "../common/cleanup.h"
 #include "../common/proto.h"
 #include "oci_cgroup.h"
+#include "oci_guest_hooks.h"
 #include "oci_hooks.h"
 #include "oci_log.h"
 #include "oci_mounts.h"
@@ -38,6 +39,7 @@ struct monitor {
 	bool notified, start_sent;
 	bool sigkilled;	      /* `kill KILL` ended the VM: the process's status is 128+SIGKILL */
 	struct oci_spec spec; /* cfg->spec's fields (borrowed) plus the exec secret */
+	char agent_error[SBX_ERR_MSG_MAX]; /* the agent's last ERROR after create (start's reply) */
 };
 
 static int sockaddr_for(const char *path, struct sockaddr_un *a, struct sbx_err *err)
@@ -142,6 +144,7 @@ static bool on_error(void *ctx, const char *msg)
 		notify(m, msg); /* `create` logs and prints it */
 		return true;
 	}
+	snprintf(m->agent_error, sizeof(m->agent_error), "%s", msg);
 	oci_log(OCI_ERROR, "%s", msg);
 	return false;
 }
@@ -577,6 +580,7 @@ static int prepare_container(struct monitor *m, struct run_opts *o, struct sbx_e
 	m->spec = *m->cfg->spec;
 	int r = oci_cgroup_setup(&m->spec, m->cfg->id, o->memory_mib, err);
 	r = r ?: make_exec_secret(m, err);
+	r = r ?: oci_guest_hooks_render(&m->spec, &m->st, err);
 	o->oci_spec = &m->spec;
 	return r;
 }
@@ -635,12 +639,18 @@ int monitor_run(const struct monitor_cfg *cfg)
 	bool ran = m.st.status == OCI_RUNNING;
 	set_status(&m, OCI_STOPPED);
 	if (m.start_client >= 0) {
-		char msg[64];
-		snprintf(msg, sizeof(msg),
-			 "error: the container's process failed to start (status %d)", status);
+		char msg[SBX_ERR_MSG_MAX + 64];
+		/* e.g. a startContainer hook that failed: start names it, as create would */
+		if (m.agent_error[0])
+			snprintf(msg, sizeof(msg), "error: %s", m.agent_error);
+		else
+			snprintf(msg, sizeof(msg),
+				 "error: the container's process failed to start (status %d)",
+				 status);
 		reply(&m.start_client, ran ? "ok" : msg);
 	}
 	reply(&m.exec_client, "error: the container stopped");
+	oci_guest_hooks_free(&m.spec);
 	if (m.ctl_fd >= 0) {
 		char path[PATH_MAX];
 		oci_state_file(cfg->id, MONITOR_SOCK, path, sizeof(path));

@@ -12,6 +12,7 @@
 #include <yajl/yajl_tree.h>
 
 #include "../common/cleanup.h"
+#include "oci_guest_hooks.h"
 #include "oci_log.h"
 #include "run_opts.h"
 
@@ -400,7 +401,7 @@ static int rd_hooks(yajl_val v, const char *path, struct oci_spec *s, struct sbx
 		       err);
 	for (int k = 0; r == 0 && k < OCI_HOOK_KINDS; k++)
 		r = OPT(v, path, hook_names[k], rd_hook_list, &s->hooks[k], err);
-	return r;
+	return r ?: oci_guest_hooks_check(s, err);
 }
 
 /* ---- linux ---- */

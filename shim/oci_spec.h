@@ -142,6 +142,9 @@ struct oci_spec {
 	/* Not from config.json: the monitor's fresh per-container secret for exec dials. */
 	bool has_exec_secret;
 	uint8_t exec_secret[SBX_EXEC_SECRET_LEN];
+	/* Not from config.json: the monitor's rendering of the state JSON the guest hooks read,
+	 * by enum sbx_hook_kind (shim/oci_guest_hooks.c); NULL when that kind has no hooks. */
+	char *guest_hook_state[SBX_HOOK_KINDS];
 };
 
 /* Parses a config.json document (text, len bytes). */

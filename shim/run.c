@@ -20,6 +20,7 @@
 #include "detach.h"
 #include "image_run.h"
 #include "net_sandbox.h"
+#include "oci_guest_hooks.h"
 #include "oci_security.h"
 #include "paths.h"
 #include "rootfs_image.h"
@@ -155,6 +156,8 @@ static int encode_run(const struct run_opts *o, const struct run_ext *ext, const
 	}
 	if (o->oci_spec)
 		req.domainname = o->oci_spec->domainname;
+	if (o->oci_spec)
+		oci_guest_hooks_to_run(o->oci_spec, &req);
 	struct oci_security sec = {0};
 	r = o->oci_spec ? oci_security_to_run(o->oci_spec, &req, &sec, err) : 0;
 	r = r ?: sbx_run_encode(&req, payload, len, err);

@@ -1,7 +1,6 @@
 /*
  * libFuzzer target for every decoder of host/agent input (common/proto.c, common/proto_io.c).
- * Build: clang -std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
- *          tests/fuzz/fuzz_proto.c common/proto.c common/proto_io.c common/error.c -o fuzz_proto
+ * Build: `make fuzz` (the Makefile lists the sources: common/proto*.c, common/error.c)
  * The first input byte selects the decoder; the rest is its input.
  */
 #include <assert.h>
@@ -41,6 +40,22 @@ static void check_run(const uint8_t *data, size_t size)
 	       !memcmp(q.exec_secret, q2.exec_secret, sizeof(q.exec_secret)));
 	assert(!q.domainname == !q2.domainname &&
 	       (!q.domainname || !strcmp(q.domainname, q2.domainname)));
+	for (int k = 0; k < SBX_HOOK_KINDS; k++) {
+		const struct sbx_run_hooks *h = &q.hooks[k], *h2 = &q2.hooks[k];
+		assert(h->n == h2->n && !h->state == !h2->state &&
+		       (!h->state || !strcmp(h->state, h2->state)));
+		for (size_t i = 0; i < h->n; i++) {
+			assert(!strcmp(h->v[i].path, h2->v[i].path) &&
+			       h->v[i].timeout_s == h2->v[i].timeout_s &&
+			       h->v[i].n_args == h2->v[i].n_args &&
+			       h->v[i].n_env == h2->v[i].n_env);
+			assert(!h->v[i].args[h->v[i].n_args] && !h->v[i].env[h->v[i].n_env]);
+			for (size_t j = 0; j < h->v[i].n_args; j++)
+				assert(!strcmp(h->v[i].args[j], h2->v[i].args[j]));
+			for (size_t j = 0; j < h->v[i].n_env; j++)
+				assert(!strcmp(h->v[i].env[j], h2->v[i].env[j]));
+		}
+	}
 	sbx_run_req_free(&q2);
 	sbx_run_req_free(&q);
 	free(buf);

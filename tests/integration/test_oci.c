@@ -1,11 +1,13 @@
 /*
  * The runc-compatible CLI end to end (docs/oci.md): bundles made from `sandbox spec`, the busybox
- * rootfs, real VMs. Five VM runs: one long-lived container carries the lifecycle checks (create,
+ * rootfs, real VMs. Seven VM runs: one long-lived container carries the lifecycle checks (create,
  * duplicate, start, start twice, pause/resume, exec, ps, delete while running, kill by name and
  * number, exit status of the pid-file process, stopped, delete), then `run`, `delete --force` of
  * a running container and `delete` of a created one, and a terminal over --console-socket,
  * and a container whose child, then whose first process, the guest's OOM killer kills (the
- * `events` oom line while it runs). The lifecycle container also carries linux.cgroupsPath (a
+ * `events` oom line while it runs), a container with createContainer and startContainer hooks (run
+ * in the guest) and one whose createContainer hook fails its create. The lifecycle container
+ * also carries linux.cgroupsPath (a
  * host cgroup holding the pid-file process and, nested, the jail's VMM group), an
  * exec that sees the container's guest cgroup, and an exec refused for a wrong exec secret.
  * Every error path is checked to leave nothing behind.
@@ -475,6 +477,113 @@ START_TEST(test_run_attached_exit_code)
 }
 END_TEST
 
+/* Puts `hooks` (a JSON object) into dir's config.json and binds host directory tmp (made
+ * 0777) over the container's /tmp: root.readonly is true, and the hooks' files land there. */
+static void add_hooks(const char *dir, const char *hooks, const char *tmp)
+{
+	char path[600], with[4096];
+	static char buf[16384];
+	ck_assert_int_eq(mkdir(tmp, 0777), 0);
+	snprintf(path, sizeof(path), "%s/config.json", dir);
+	snprintf(buf, sizeof(buf), "%s", h_slurp(path));
+	snprintf(with, sizeof(with), "\"hostname\": \"sandbox\", \"hooks\": %s,", hooks);
+	replace(buf, sizeof(buf), "\"hostname\": \"sandbox\",", with);
+	snprintf(with, sizeof(with),
+		 "\"mounts\": [{\"destination\": \"/tmp\", \"type\": \"bind\", \"source\": "
+		 "\"%s\", \"options\": [\"rbind\", \"rw\"]},",
+		 tmp);
+	replace(buf, sizeof(buf), "\"mounts\": [", with);
+	write_file(path, buf);
+}
+
+#define CAPS_OF_SELF                                                                               \
+	"while read k v; do case $k in CapEff:) echo $v;; esac; done </proc/self/status"
+#define HOOK_ENV "\"env\": [\"PATH=/bin:/usr/bin\"]"
+
+/*
+ * createContainer and startContainer hooks run in the guest, in the container's namespaces and
+ * root, each with the state JSON on stdin (status creating, then created) and its output on the
+ * container's stderr. The startContainer hook runs with the workload's capabilities (after its
+ * security settings), the createContainer hook with the init's (all).
+ */
+START_TEST(test_guest_hooks)
+{
+	char *b = make_bundle(
+	    "hooks",
+	    "[\"sh\", \"-c\", \"echo workload; readlink /proc/self/ns/pid; " CAPS_OF_SELF "\"]",
+	    false, busybox_rootfs());
+	char tmp[600], file[700];
+	snprintf(tmp, sizeof(tmp), "%s/hooks-tmp", work);
+	add_hooks(
+	    b,
+	    "{\"createContainer\": [{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", "
+	    "\"cat >/tmp/created.json; hostname >/tmp/create.host; readlink /proc/self/ns/pid "
+	    ">/tmp/create.pidns; " CAPS_OF_SELF
+	    " >/tmp/create.caps; echo create-hook-out\"], " HOOK_ENV
+	    "}], \"startContainer\": [{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", "
+	    "\"cat >/tmp/started.json; readlink /proc/self/ns/pid >/tmp/start.pidns; " CAPS_OF_SELF
+	    " >/tmp/start.caps; echo start-hook-out\"], \"timeout\": 120, " HOOK_ENV "}]}",
+	    tmp);
+	struct cmd_result r;
+	h_run(OCI("run", "--bundle", b, "c7"), &r);
+	h_show("run", &r);
+	ck_assert_int_eq(r.status, 0);
+	/* The hooks' stdout went to the container's stderr, not into its stdout. */
+	ck_assert_msg(strstr(r.err, "create-hook-out\n") && strstr(r.err, "start-hook-out\n"),
+		      "stderr: %s", r.err);
+	char pidns[64], caps[64];
+	ck_assert_int_eq(sscanf(r.out, "workload\n%63s\n%63s\n", pidns, caps), 2);
+	char want[700];
+	snprintf(file, sizeof(file), "%s/created.json", tmp);
+	ck_assert_msg(strstr(h_slurp(file), "\"id\": \"c7\""), "created.json: %s", h_slurp(file));
+	ck_assert_msg(strstr(h_slurp(file), "\"status\": \"creating\""), "%s", h_slurp(file));
+	snprintf(want, sizeof(want), "\"bundle\": \"%s\"", b);
+	ck_assert_msg(strstr(h_slurp(file), want), "created.json: %s", h_slurp(file));
+	snprintf(file, sizeof(file), "%s/started.json", tmp);
+	ck_assert_msg(strstr(h_slurp(file), "\"id\": \"c7\""), "started.json: %s", h_slurp(file));
+	ck_assert_msg(strstr(h_slurp(file), "\"status\": \"created\""), "%s", h_slurp(file));
+	snprintf(file, sizeof(file), "%s/create.host", tmp);
+	ck_assert_str_eq(h_slurp(file), "sandbox\n"); /* the container's UTS namespace */
+	snprintf(want, sizeof(want), "%s\n", pidns);
+	snprintf(file, sizeof(file), "%s/create.pidns", tmp);
+	ck_assert_str_eq(h_slurp(file), want);
+	snprintf(file, sizeof(file), "%s/start.pidns", tmp);
+	ck_assert_str_eq(h_slurp(file), want);
+	snprintf(want, sizeof(want), "%s\n", caps);
+	snprintf(file, sizeof(file), "%s/start.caps", tmp);
+	ck_assert_str_eq(h_slurp(file), want);
+	snprintf(file, sizeof(file), "%s/create.caps", tmp);
+	ck_assert_msg(strcmp(h_slurp(file), want) != 0, "create hook caps %s", h_slurp(file));
+	h_free(&r);
+	assert_nothing_left();
+}
+END_TEST
+
+/* A createContainer hook that exits 3 fails `create`: one line naming it, 125, nothing left. */
+START_TEST(test_guest_hook_fails_create)
+{
+	struct h_counts before, after;
+	h_counts_take(&before);
+	char *b = make_bundle("hookfail", "[\"true\"]", false, busybox_rootfs());
+	char tmp[600];
+	snprintf(tmp, sizeof(tmp), "%s/hookfail-tmp", work);
+	add_hooks(b,
+		  "{\"createContainer\": [{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", "
+		  "\"exit 3\"]}]}",
+		  tmp);
+	expect_fail(OCI("create", "--bundle", b, "c8"),
+		    "createContainer hook '/bin/sh' exited with status 3");
+	struct cmd_result r;
+	expect_ok(OCI("list", "-q"), &r);
+	ck_assert_str_eq(r.out, "");
+	h_free(&r);
+	assert_nothing_left();
+	h_wait_vmms_gone(root, 10);
+	h_counts_take(&after);
+	h_counts_assert_same(&before, &after, 512);
+}
+END_TEST
+
 START_TEST(test_delete_force_running_and_created)
 {
 	char *b = make_bundle("force", "[\"sleep\", \"1000\"]", false, busybox_rootfs());
@@ -601,13 +710,15 @@ int main(void)
 	tcase_add_test(vm, test_delete_force_running_and_created);
 	tcase_add_test(vm, test_console_socket);
 	tcase_add_test(vm, test_oom_event);
+	tcase_add_test(vm, test_guest_hooks);
+	tcase_add_test(vm, test_guest_hook_fails_create);
 	suite_add_tcase(s, vm);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
 	/* After a failure, containers may remain: stop them. */
-	const char *ids[] = {"c1", "c2", "c3", "c4", "c5", "c6"};
+	const char *ids[] = {"c1", "c2", "c3", "c4", "c5", "c6", "c7", "c8"};
 	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
 		char cmd[700];
 		snprintf(cmd, sizeof(cmd), "'%s' --root '%s' delete --force %s >/dev/null 2>&1",

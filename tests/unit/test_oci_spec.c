@@ -167,6 +167,10 @@ static const struct {
      "r\"},\"process\":{\"args\":[\"a\"],\"cwd\":\"/\"},"
      "\"domainname\":\"ddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd\"}",
      "domainname: longer than 64 bytes"},
+    {"{\"ociVersion\":\"1.0.0\",\"root\":{\"path\":\"/"
+     "r\"},\"process\":{\"args\":[\"a\"],\"cwd\":\"/\"},"
+     "\"hooks\":{\"startContainer\":[{\"path\":\"/h\",\"env\":[\"novalue\"]}]}}",
+     "hooks.startContainer[0].env[0]: not KEY=VALUE"},
 };
 
 START_TEST(test_bad_documents)
