@@ -201,7 +201,7 @@ asan:
 # libFuzzer targets, FUZZ_SECONDS each (clang from Debian's clang package).
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS := -std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined
-$(B)/fuzz/fuzz_proto: tests/fuzz/fuzz_proto.c common/proto.c common/proto_run.c common/proto_run_hooks.c \
+$(B)/fuzz/fuzz_proto: tests/fuzz/fuzz_proto.c common/proto.c common/proto_run.c common/proto_run_hooks.c common/proto_run_security.c \
 		common/proto_io.c common/proto_net.c \
 		common/error.c
 	@mkdir -p $(dir $@)
