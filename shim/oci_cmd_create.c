@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "../common/cleanup.h"
+#include "jail.h"
 #include "monitor.h"
 #include "oci_cgroup.h"
 #include "oci_cmd.h"
@@ -69,7 +70,7 @@ static int parse_create(int argc, char **argv, bool is_run, struct create_opts *
 	optind = 1;
 	opterr = 0;
 	int c;
-	while ((c = getopt_long_only(argc, argv, "+b:d", longopts, NULL)) != -1) {
+	while ((c = getopt_long_only(argc, argv, "+:b:d", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'b':
 			o->bundle = optarg;
@@ -99,7 +100,7 @@ static int parse_create(int argc, char **argv, bool is_run, struct create_opts *
 			       argv[0], is_run ? " [--detach] [--keep]" : "");
 			return 1;
 		default:
-			return oci_fail("%s: unknown option '%s'", argv[0], argv[optind - 1]), -1;
+			return oci_opt_fail(argv[0], c, argv), -1;
 		}
 	}
 	if ((!is_run && o->detach) || optind != argc - 1)
@@ -115,6 +116,27 @@ static int parse_create(int argc, char **argv, bool is_run, struct create_opts *
 	return 0;
 }
 
+/*
+ * The pid file is written last, once the VM runs: a directory that is not there is found now,
+ * before a VM is started for nothing.
+ */
+static int check_pid_file(const char *path)
+{
+	char dir[PATH_MAX];
+	struct stat sb;
+	if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir))
+		return oci_fail("--pid-file '%.64s...': %s", path, strerror(ENAMETOOLONG));
+	char *slash = strrchr(dir, '/');
+	const char *d = !slash ? "." : slash == dir ? "/" : (*slash = '\0', dir);
+	if (stat(d, &sb) < 0)
+		return oci_fail("--pid-file '%s': directory '%s': %s", path, d, strerror(errno));
+	if (!S_ISDIR(sb.st_mode))
+		return oci_fail("--pid-file '%s': '%s' is not a directory", path, d);
+	if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+		return oci_fail("--pid-file '%s' is a directory", path);
+	return 0;
+}
+
 /* Everything the monitor would fail on later, checked while nothing exists yet. */
 static int check_inputs(const struct create_opts *o, bool attached, char *bundle,
 			struct oci_spec *spec)
@@ -122,8 +144,13 @@ static int check_inputs(const struct create_opts *o, bool attached, char *bundle
 	struct sbx_err err = {0};
 	if (oci_id_check(o->id, &err) < 0)
 		return oci_fail("%s", err.msg);
+	if (o->pid_file && check_pid_file(o->pid_file) != 0)
+		return OCI_EXIT_FAILED;
+	struct stat bs;
 	if (!realpath(o->bundle, bundle))
 		return oci_fail("bundle '%s': %s", o->bundle, strerror(errno));
+	if (stat(bundle, &bs) < 0 || !S_ISDIR(bs.st_mode))
+		return oci_fail("bundle '%s' is not a directory", o->bundle);
 	if (oci_spec_load(bundle, spec, &err) < 0)
 		return oci_fail("%s", err.msg);
 	char cg[PATH_MAX];
@@ -236,12 +263,20 @@ static int create_detached(const struct create_opts *o, const char *bundle,
 	close(p[0]);
 	buf[n] = '\0';
 	buf[strcspn(buf, "\n")] = '\0';
-	if (!strcmp(buf, "ok"))
-		return o->pid_file ? write_pid_file(o->pid_file, pid) : 0;
+	bool created = !strcmp(buf, "ok");
+	if (created && (!o->pid_file || write_pid_file(o->pid_file, pid) == 0))
+		return 0;
+	/* A failed create leaves nothing: not the monitor, its VM (which dies with it), its
+	 * jail's cgroup, the host cgroup, nor the state directory. */
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
+	char vm_dir[PATH_MAX];
+	oci_state_file(o->id, "vm", vm_dir, sizeof(vm_dir));
+	jail_release_dead(vm_dir);
 	oci_cgroup_remove(o->id);
 	remove_state_dir(o->id);
+	if (created)
+		return OCI_EXIT_FAILED; /* write_pid_file said why */
 	return oci_fail("%s", !strncmp(buf, "error: ", 7) ? buf + 7 : "the monitor died");
 }
 
