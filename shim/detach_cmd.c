@@ -221,7 +221,7 @@ int cmd_stop(int argc, char **argv)
 	int i = 1;
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if ((!strcmp(argv[i], "-t") || !strcmp(argv[i], "--time")) && i + 1 >= argc)
-			return oci_fail("stop: option '%s' needs a value", argv[i]);
+			return oci_fail("stop: missing value for '%s'", argv[i]);
 		if (!strcmp(argv[i], "-t") || !strcmp(argv[i], "--time")) {
 			char *end;
 			long v = strtol(argv[++i], &end, 10);

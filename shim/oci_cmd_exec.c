@@ -410,7 +410,7 @@ int cmd_oci_ps(int argc, char **argv)
 		const char *f = NULL;
 		if (!strcmp(argv[i], "--format") || !strcmp(argv[i], "-f")) {
 			if (i + 1 >= argc)
-				return oci_fail("ps: option '%s' needs a value", argv[i]);
+				return oci_fail("ps: missing value for '%s'", argv[i]);
 			f = argv[++i];
 		} else if (!strncmp(argv[i], "--format=", 9)) {
 			f = argv[i] + 9;
@@ -456,18 +456,26 @@ int cmd_oci_ps(int argc, char **argv)
 	cleanup_fclose FILE *f = fdopen(p[0], "r");
 	char line[4096];
 	bool first = true, header = true;
-	printf("[");
-	while (f && fgets(line, sizeof(line), f)) {
+	/* Printed only once the exec succeeded: a failure is its one stderr line, no "[]". */
+	char *pids = NULL;
+	size_t pids_len = 0;
+	FILE *out = open_memstream(&pids, &pids_len);
+	while (f && out && fgets(line, sizeof(line), f)) {
 		int gpid;
 		if (header) {
 			header = false;
 			continue;
 		}
 		if (sscanf(line, "%d", &gpid) == 1)
-			printf("%s%d", first ? "" : ",", gpid), first = false;
+			fprintf(out, "%s%d", first ? "" : ",", gpid), first = false;
 	}
-	printf("]\n");
+	if (out)
+		fclose(out);
 	int st;
 	waitpid(pid, &st, 0);
-	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : OCI_EXIT_FAILED;
+	bool ok = out && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+	if (ok)
+		printf("[%s]\n", pids ? pids : "");
+	free(pids);
+	return ok ? 0 : OCI_EXIT_FAILED;
 }

@@ -24,7 +24,7 @@ static int take_value(int argc, char **argv, int *i, const char *name, const cha
 		return 0;
 	}
 	if (*i + 1 >= argc) {
-		fprintf(stderr, "sandbox: option %s needs a value\n", name);
+		fprintf(stderr, "sandbox: missing value for '%s'\n", name);
 		return -1;
 	}
 	*out = argv[++*i];
@@ -199,6 +199,6 @@ int oci_opt_fail(const char *cmd, int c, char *const *argv)
 	char short_opt[3] = {'-', (char)optopt, '\0'};
 	const char *opt = c != ':' && optopt > 0 && optopt < 128 ? short_opt : argv[optind - 1];
 	if (c == ':')
-		return oci_fail("%s: option '%s' needs a value", cmd, opt);
+		return oci_fail("%s: missing value for '%s'", cmd, opt);
 	return oci_fail("%s: unknown option '%s'", cmd, opt);
 }
