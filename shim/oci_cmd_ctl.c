@@ -220,6 +220,17 @@ static void run_poststop(struct oci_state *st)
 	oci_spec_free(&spec);
 }
 
+/* What a container leaves on the host once its monitor is gone. */
+static void remove_container_files(const char *id, const char *dir)
+{
+	/* A monitor SIGKILLed before it could release its VMM's jail (run dir <dir>/vm: run.c). */
+	char vm_dir[PATH_MAX + 8];
+	snprintf(vm_dir, sizeof(vm_dir), "%s/vm", dir);
+	jail_release_dead(vm_dir);
+	oci_cgroup_remove(id);
+	rmtree(dir);
+}
+
 int cmd_oci_delete(int argc, char **argv)
 {
 	struct ctl_opts o;
@@ -229,10 +240,17 @@ int cmd_oci_delete(int argc, char **argv)
 	const char *id = o.args[0];
 	if (oci_id_check(id, &err) < 0)
 		return oci_fail("%s", err.msg);
+	char dir[PATH_MAX];
+	oci_state_dir(id, dir, sizeof(dir));
 	if (oci_state_read(id, &st, &err) < 0) {
-		if (o.force && err.code == ENOENT)
-			return 0;
-		return oci_fail("%s", err.msg);
+		if (access(dir, F_OK) < 0)
+			return o.force && err.code == ENOENT ? 0 : oci_fail("%s", err.msg);
+		/* A directory without a readable state.json: a create killed before its monitor
+		 * wrote one, or a damaged file. As runc, --force removes what is there. */
+		if (!o.force)
+			return oci_fail("%s (delete --force removes container %s)", err.msg, id);
+		remove_container_files(id, dir);
+		return 0;
 	}
 	enum oci_status s = oci_state_status(&st);
 	if (s != OCI_STOPPED && s != OCI_CREATED && !o.force) {
@@ -247,14 +265,7 @@ int cmd_oci_delete(int argc, char **argv)
 	}
 	run_poststop(&st);
 	oci_state_free(&st);
-	char dir[PATH_MAX];
-	oci_state_dir(id, dir, sizeof(dir));
-	/* A monitor SIGKILLed before it could release its VMM's jail (run dir <dir>/vm: run.c). */
-	char vm_dir[PATH_MAX + 8];
-	snprintf(vm_dir, sizeof(vm_dir), "%s/vm", dir);
-	jail_release_dead(vm_dir);
-	oci_cgroup_remove(id);
-	rmtree(dir);
+	remove_container_files(id, dir);
 	return 0;
 }
 

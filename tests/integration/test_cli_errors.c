@@ -227,6 +227,14 @@ START_TEST(test_container_commands)
 	fake_container("gone", "running", 0);	    /* its monitor died: stopped */
 	fake_container("live", "running", sleeper); /* as if a monitor ran it */
 	fake_container("made", "created", sleeper);
+	/* A create killed before its monitor wrote state.json, and a damaged state.json. */
+	char path[900];
+	snprintf(path, sizeof(path), "%s/nostate", root);
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/corrupt", root);
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/corrupt/state.json", root);
+	write_file(path, "");
 	const struct row rows[] = {
 	    {{R, "state"}, 125, "state: expected exactly 1 argument"},
 	    {{R, "state", "a", "b"}, 125, "state: expected exactly 1 argument"},
@@ -248,6 +256,9 @@ START_TEST(test_container_commands)
 	    {{R, "delete", "--all", "gone"}, 125, "delete: unknown option '--all'"},
 	    {{R, "delete", "live"}, 125, "cannot delete container live that is not stopped"},
 	    {{R, "delete", "nope"}, 125, "container nope does not exist"},
+	    {{R, "delete", "nostate"}, 125, "delete --force removes container nostate"},
+	    {{R, "delete", "corrupt"}, 125, "delete --force removes container corrupt"},
+	    {{R, "state", "corrupt"}, 125, "state.json"},
 	    {{R, "pause", "gone"}, 125, "container not running"},
 	    {{R, "pause", "--all", "live"}, 125, "pause: unknown option '--all'"},
 	    {{R, "resume", "live"}, 125, "container not paused"},
@@ -282,6 +293,13 @@ START_TEST(test_container_commands)
 	struct cmd_result r;
 	h_run((char *const[]){h_path("sandbox"), R, "delete", "gone", NULL}, &r);
 	ck_assert_msg(r.status == 0, "delete gone: %d %s", r.status, r.err);
+	h_free(&r);
+	/* As runc: --force removes a container directory whose state cannot be read. */
+	h_run((char *const[]){h_path("sandbox"), R, "delete", "--force", "nostate", NULL}, &r);
+	ck_assert_msg(r.status == 0, "delete --force nostate: %d %s", r.status, r.err);
+	h_free(&r);
+	h_run((char *const[]){h_path("sandbox"), R, "delete", "--force", "corrupt", NULL}, &r);
+	ck_assert_msg(r.status == 0, "delete --force corrupt: %d %s", r.status, r.err);
 	h_free(&r);
 	remove_fake("live");
 	remove_fake("made");
