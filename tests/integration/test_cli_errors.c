@@ -39,8 +39,11 @@ static void write_file(const char *path, const char *text)
 	ck_assert_int_eq(fclose(f), 0);
 }
 
-/* Runs one row and checks status, the single stderr line and an empty stdout. */
-static void check_row(const struct row *w)
+/*
+ * Runs one row; false (and what was wrong on stderr) unless the status, the single stderr
+ * line and an empty stdout are as the row says.
+ */
+static bool check_row(const struct row *w)
 {
 	char *argv[20] = {h_path("sandbox")};
 	size_t n = 1;
@@ -53,22 +56,30 @@ static void check_row(const struct row *w)
 	struct cmd_result r;
 	h_run(argv, &r);
 	const char *nl = strchr(r.err, '\n');
-	ck_assert_msg(r.status == w->status, "sandbox%s: status %d, want %d (stderr: %s)", what,
-		      r.status, w->status, r.err);
-	ck_assert_msg(strstr(r.err, w->msg), "sandbox%s: stderr lacks '%s': %s", what, w->msg,
-		      r.err);
-	ck_assert_msg(nl && nl[1] == '\0', "sandbox%s: stderr is not one line: %s", what, r.err);
-	ck_assert_msg(!strncmp(r.err, "sandbox: ", 9), "sandbox%s: stderr: %s", what, r.err);
 	/* `inspect` prints the array of what it found, "[]" for nothing, as docker's does. */
 	bool out_ok = w->argv[0] && !strcmp(w->argv[0], "inspect");
-	ck_assert_msg(out_ok || r.out_len == 0, "sandbox%s: stdout on error: %s", what, r.out);
+	const char *bad = r.status != w->status		   ? "wrong status"
+			  : !strstr(r.err, w->msg)	   ? "stderr lacks the message"
+			  : !nl || nl[1]		   ? "stderr is not one line"
+			  : strncmp(r.err, "sandbox: ", 9) ? "stderr does not start 'sandbox: '"
+			  : !out_ok && r.out_len	   ? "stdout on error"
+							   : NULL;
+	if (bad)
+		fprintf(stderr,
+			"FAIL sandbox%s: %s (status %d, want %d; want '%s')\n  stderr: %s%s", what,
+			bad, r.status, w->status, w->msg, r.err,
+			r.err_len && r.err[r.err_len - 1] == '\n' ? "" : "\n");
 	h_free(&r);
+	return bad == NULL;
 }
 
+/* Every row is run (one report lists every wrong one), then the case fails if any was. */
 static void check_rows(const struct row *rows, size_t n)
 {
+	size_t failed = 0;
 	for (size_t i = 0; i < n; i++)
-		check_row(&rows[i]);
+		failed += !check_row(&rows[i]);
+	ck_assert_msg(failed == 0, "%zu of %zu rows failed (FAIL lines above)", failed, n);
 }
 
 /* Mount points whose path mentions ours (a bundle's or the state root's). */
@@ -409,6 +420,7 @@ START_TEST(test_errors_reach_the_json_log)
 	    {{"template", "rm", "x"}, "template: rm: 'x' is not a template key"},
 	    {{"pull", "UPPER/x"}, "pull: invalid image reference 'UPPER/x'"},
 	};
+	size_t failed = 0;
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		char *argv[20] = {h_path("sandbox"), "--log", log, "--log-format", "json"};
 		size_t n = 5;
@@ -418,18 +430,22 @@ START_TEST(test_errors_reach_the_json_log)
 		unlink(log);
 		struct cmd_result r;
 		h_run(argv, &r);
-		ck_assert_int_eq(r.status, 125);
-		ck_assert_msg(strchr(r.err, '\n') && !strchr(r.err, '\n')[1],
-			      "stderr is not one line: %s", r.err);
-		h_free(&r);
 		char want[600];
 		snprintf(want, sizeof(want), "{\"level\":\"error\",\"msg\":\"%s", rows[i].msg);
-		const char *text = h_slurp(log);
-		ck_assert_msg(!strncmp(text, want, strlen(want)), "log for '%s': %s", rows[i].msg,
-			      text);
-		ck_assert_msg(strchr(text, '\n') && !strchr(text, '\n')[1],
-			      "log is not one line: %s", text);
+		const char *text = access(log, F_OK) == 0 ? h_slurp(log) : "(no log file)";
+		const char *bad =
+		    r.status != 125				     ? "wrong status"
+		    : !strchr(r.err, '\n') || strchr(r.err, '\n')[1] ? "stderr not one line"
+		    : strncmp(text, want, strlen(want))		     ? "log line wrong"
+		    : !strchr(text, '\n') || strchr(text, '\n')[1]   ? "log not one line"
+								     : NULL;
+		if (bad)
+			fprintf(stderr, "FAIL log of '%s': %s (status %d)\n  stderr: %s  log: %s\n",
+				rows[i].msg, bad, r.status, r.err, text);
+		failed += bad != NULL;
+		h_free(&r);
 	}
+	ck_assert_msg(failed == 0, "%zu rows failed (FAIL lines above)", failed);
 	unlink(log);
 	assert_nothing_left();
 }
