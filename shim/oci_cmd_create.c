@@ -160,8 +160,10 @@ static int check_inputs(const struct create_opts *o, bool attached, char *bundle
 	struct stat sb;
 	snprintf(rootfs, sizeof(rootfs), "%s%s%s", spec->root_path[0] == '/' ? "" : bundle,
 		 spec->root_path[0] == '/' ? "" : "/", spec->root_path);
-	if (stat(rootfs, &sb) < 0 || !S_ISDIR(sb.st_mode))
+	if (stat(rootfs, &sb) < 0)
 		return oci_fail("rootfs (%s) does not exist", rootfs);
+	if (!S_ISDIR(sb.st_mode))
+		return oci_fail("rootfs (%s) is not a directory", rootfs);
 	if (spec->process.terminal && !o->console_socket && !attached)
 		return oci_fail(
 		    "cannot allocate tty if sandbox will detach without setting console "

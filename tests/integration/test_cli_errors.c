@@ -197,6 +197,9 @@ START_TEST(test_create_and_run_bundle)
 	     125,
 	     "process.terminal: expected boolean"},
 	    {{R, "create", "--bundle", wpath("noroot"), "c1"}, 125, "rootfs ("},
+	    {{R, "create", "--bundle", wpath("rootfile"), "c1"},
+	     125,
+	     "rootfs (/etc/passwd) is not a directory"},
 	    {{R, "create", "--bundle", tty, "c1"}, 125, "cannot allocate tty"},
 	    {{R, "create", "--bundle", ok, "--console-socket", file, "c1"},
 	     125,
@@ -455,8 +458,8 @@ END_TEST
 static void make_fixtures(void)
 {
 	char path[800];
-	const char *dirs[] = {"ok",	 "tty",	  "noconfig", "empty",
-			      "notjson", "array", "types",    "noroot"};
+	const char *dirs[] = {"ok",    "tty",	"noconfig", "empty",   "notjson",
+			      "array", "types", "noroot",   "rootfile"};
 	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
 		ck_assert_int_eq(mkdir(wpath(dirs[i]), 0755), 0);
 	struct cmd_result r;
@@ -474,6 +477,14 @@ static void make_fixtures(void)
 	write_file(path, edited);
 	snprintf(path, sizeof(path), "%s/config.json", wpath("noroot"));
 	write_file(path, edited);
+	char *rp = strstr(edited, "\"path\": \"rootfs\"");
+	ck_assert_ptr_nonnull(rp);
+	snprintf(path, sizeof(path), "%s/config.json", wpath("rootfile"));
+	FILE *f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "%.*s\"path\": \"/etc/passwd\"%s", (int)(rp - edited), edited,
+		rp + strlen("\"path\": \"rootfs\""));
+	ck_assert_int_eq(fclose(f), 0);
 	snprintf(edited, sizeof(edited), "%.*s\"terminal\": \"yes\"%s", (int)(t - spec), spec,
 		 t + strlen("\"terminal\": true"));
 	snprintf(path, sizeof(path), "%s/config.json", wpath("types"));
