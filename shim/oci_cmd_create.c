@@ -132,6 +132,8 @@ static int check_pid_file(const char *path)
 		return oci_fail("--pid-file '%s': directory '%s': %s", path, d, strerror(errno));
 	if (!S_ISDIR(sb.st_mode))
 		return oci_fail("--pid-file '%s': '%s' is not a directory", path, d);
+	if (access(d, W_OK) < 0)
+		return oci_fail("--pid-file '%s': directory '%s': %s", path, d, strerror(errno));
 	if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
 		return oci_fail("--pid-file '%s' is a directory", path);
 	return 0;
