@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -236,6 +238,34 @@ static int write_pid_file(const char *path, pid_t pid)
 	return 0;
 }
 
+/*
+ * Reads the monitor's verdict into buf until it closes the pipe; a signal in `stop` (the
+ * caller's Ctrl-C, timeout's TERM) ends the wait early: returns that signal, else 0.
+ */
+static int read_verdict(int fd, int sfd, char *buf, size_t cap)
+{
+	size_t n = 0;
+	for (;;) {
+		struct pollfd pf[2] = {{.fd = fd, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
+		if (poll(pf, sfd >= 0 ? 2 : 1, -1) < 0 && errno != EINTR)
+			break;
+		struct signalfd_siginfo si;
+		if (sfd >= 0 && (pf[1].revents & POLLIN) &&
+		    read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+			buf[n] = '\0';
+			return (int)si.ssi_signo;
+		}
+		if (!pf[0].revents)
+			continue;
+		ssize_t k = n + 1 < cap ? read(fd, buf + n, cap - 1 - n) : 0;
+		if (k <= 0 && !(k < 0 && errno == EINTR))
+			break;
+		n += k > 0 ? (size_t)k : 0;
+	}
+	buf[n] = '\0';
+	return 0;
+}
+
 /* Forks the monitor and waits for its verdict: created (exit 0) or an error (nothing left). */
 static int create_detached(const struct create_opts *o, const char *bundle,
 			   const struct oci_spec *spec, bool start)
@@ -243,10 +273,21 @@ static int create_detached(const struct create_opts *o, const char *bundle,
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return oci_fail("pipe: %s", strerror(errno));
+	/* The monitor has its own session: a signal that ends this wait is handled here, or the
+	 * monitor would go on making a container nobody waits for. */
+	sigset_t stop, old;
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGHUP);
+	sigprocmask(SIG_BLOCK, &stop, &old);
 	pid_t pid = fork();
-	if (pid < 0)
+	if (pid < 0) {
+		sigprocmask(SIG_SETMASK, &old, NULL);
 		return oci_fail("fork the monitor: %s", strerror(errno));
+	}
 	if (pid == 0) {
+		sigprocmask(SIG_SETMASK, &old, NULL);
 		close(p[0]);
 		setsid(); /* a terminal's signals are for the caller, not the container */
 		struct monitor_cfg cfg = {.id = o->id,
@@ -259,17 +300,17 @@ static int create_detached(const struct create_opts *o, const char *bundle,
 	}
 	close(p[1]);
 	char buf[1200];
-	size_t n = 0;
-	ssize_t k;
-	while (n + 1 < sizeof(buf) &&
-	       ((k = read(p[0], buf + n, sizeof(buf) - 1 - n)) > 0 || (k < 0 && errno == EINTR)))
-		n += k > 0 ? (size_t)k : 0;
+	int sfd = signalfd(-1, &stop, SFD_CLOEXEC);
+	int sig = read_verdict(p[0], sfd, buf, sizeof(buf));
+	if (sfd >= 0)
+		close(sfd);
 	close(p[0]);
-	buf[n] = '\0';
 	buf[strcspn(buf, "\n")] = '\0';
-	bool created = !strcmp(buf, "ok");
-	if (created && (!o->pid_file || write_pid_file(o->pid_file, pid) == 0))
+	bool created = !sig && !strcmp(buf, "ok");
+	if (created && (!o->pid_file || write_pid_file(o->pid_file, pid) == 0)) {
+		sigprocmask(SIG_SETMASK, &old, NULL);
 		return 0;
+	}
 	/* A failed create leaves nothing: not the monitor, its VM (which dies with it), its
 	 * jail's cgroup, the host cgroup, nor the state directory. */
 	kill(pid, SIGKILL);
@@ -279,6 +320,14 @@ static int create_detached(const struct create_opts *o, const char *bundle,
 	jail_release_dead(vm_dir);
 	oci_cgroup_remove(o->id);
 	remove_state_dir(o->id);
+	if (sig) {
+		oci_fail("create of %s interrupted by %s: removed", o->id, strsignal(sig));
+		signal(sig, SIG_DFL); /* the caller sees the death it asked for */
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		raise(sig);
+		return 128 + sig;
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (created)
 		return OCI_EXIT_FAILED; /* write_pid_file said why */
 	return oci_fail("%s", !strncmp(buf, "error: ", 7) ? buf + 7 : "the monitor died");
