@@ -429,16 +429,13 @@ int cmd_oci_ps(int argc, char **argv)
 	char log_opt[PATH_MAX + 8];
 	snprintf(log_opt, sizeof(log_opt), "--log=%s", oci_g.log ? oci_g.log : "");
 	/* The exec's own errors go to the same log, in the same format. */
-	char *args[] = {"sandbox",
-			root_opt,
-			oci_g.log_json ? "--log-format=json" : "--log-format=text",
-			oci_g.log ? log_opt : "--log-format=text",
-			"exec",
-			argv[i],
-			"ps",
-			"-o",
-			"pid,user,args",
-			NULL};
+	char *args[12] = {"sandbox", root_opt,
+			  oci_g.log_json ? "--log-format=json" : "--log-format=text"};
+	size_t na = 3;
+	if (oci_g.log)
+		args[na++] = log_opt;
+	char *tail[] = {"exec", argv[i], "ps", "-o", "pid,user,args", NULL};
+	memcpy(args + na, tail, sizeof(tail));
 	if (!json) {
 		execv("/proc/self/exe", args);
 		return oci_fail("exec /proc/self/exe: %s", strerror(errno));

@@ -421,6 +421,7 @@ START_TEST(test_errors_reach_the_json_log)
 	} rows[] = {
 	    {{R, "state", "nope"}, "container nope does not exist"},
 	    {{R, "create", "--bundle"}, "create: missing value for '--bundle'"},
+	    {{R, "ps", "nope"}, "container nope does not exist"}, /* said by ps's exec child */
 	    {{R, "bogus"}, "unknown command 'bogus' (see 'sandbox --help')"},
 	    {{"run", "-m", "0", "--rootfs", "/x", "--", "true"}, "memory size '0'"},
 	    {{"template", "rm", "x"}, "template: rm: 'x' is not a template key"},
