@@ -113,7 +113,7 @@ int cmd_ps_dispatch(int argc, char **argv)
 	bool all = false, quiet = false;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
-		if (a[0] != '-' || !strncmp(a, "--format", 8))
+		if (a[0] != '-' || !strncmp(a, "--format", 8) || !strcmp(a, "-f"))
 			return cmd_oci_ps(argc, argv);
 		if (!strcmp(a, "-a") || !strcmp(a, "--all"))
 			all = true;
@@ -220,7 +220,9 @@ int cmd_stop(int argc, char **argv)
 	int grace = 10;
 	int i = 1;
 	for (; i < argc && argv[i][0] == '-'; i++) {
-		if ((!strcmp(argv[i], "-t") || !strcmp(argv[i], "--time")) && i + 1 < argc) {
+		if ((!strcmp(argv[i], "-t") || !strcmp(argv[i], "--time")) && i + 1 >= argc)
+			return oci_fail("stop: missing value for '%s'", argv[i]);
+		if (!strcmp(argv[i], "-t") || !strcmp(argv[i], "--time")) {
 			char *end;
 			long v = strtol(argv[++i], &end, 10);
 			if (*end || end == argv[i] || v < 0 || v > 3600)

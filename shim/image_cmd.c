@@ -13,6 +13,7 @@
 #include "image_load.h"
 #include "image_pull.h"
 #include "image_store.h"
+#include "oci_log.h"
 
 #define EXIT_FAILED 125
 
@@ -30,8 +31,7 @@ enum { OPT_ROOT = 1000, OPT_INSECURE, OPT_NAME, OPT_NO_TRUNC, OPT_HELP };
 
 static int fail(const char *cmd, const struct sbx_err *err)
 {
-	fprintf(stderr, "sandbox: %s: %s\n", cmd, err->msg);
-	return EXIT_FAILED;
+	return oci_fail("%s: %s", cmd, err->msg); /* stderr and --log; EXIT_FAILED */
 }
 
 /* Parses argv; allowed lists the short/long options this command accepts ("rqikn").
@@ -370,8 +370,7 @@ int cmd_inspect(int argc, char **argv)
 	for (; i < argc; i++) {
 		struct image_record rec = {0};
 		if (image_store_find(&s, argv[i], &rec, &err) < 0) {
-			rc = EXIT_FAILED;
-			fprintf(stderr, "sandbox: inspect: %s\n", err.msg);
+			rc = oci_fail("inspect: %s", err.msg);
 			continue;
 		}
 		fputs(shown++ ? ",\n" : "\n", stdout);

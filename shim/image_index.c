@@ -264,6 +264,20 @@ static bool digest_matches(const struct image_record *r, const char *digest)
 }
 
 /* Indexes of the entries ref names into hits (at most cap); returns how many matched. */
+/* A manifest digest or a prefix of one, as `images` shows it ("sha256:" optional). */
+static bool is_id(const char *ref)
+{
+	const char *hex = !strncmp(ref, "sha256:", 7) ? ref + 7 : ref;
+	return is_hex(hex) && strlen(hex) <= IMAGE_DIGEST_HEX;
+}
+
+/* 0 for a name or an ID; else what is wrong with ref as a name, rather than "not found". */
+static int ref_check(const char *ref, struct sbx_err *err)
+{
+	struct image_ref p;
+	return is_id(ref) ? 0 : image_ref_parse(ref, true, &p, err);
+}
+
 static int match(const struct index *idx, const char *ref, size_t *hits, size_t cap,
 		 struct sbx_err *err)
 {
@@ -283,8 +297,8 @@ static int match(const struct index *idx, const char *ref, size_t *hits, size_t 
 	}
 	/* Not a name: a manifest digest, or a unique prefix of one (as `images` shows it). */
 	const char *hex = !strncmp(ref, "sha256:", 7) ? ref + 7 : ref;
-	if (!is_hex(hex) || strlen(hex) > IMAGE_DIGEST_HEX)
-		return 0;
+	if (!is_id(ref))
+		return ref_check(ref, err);
 	const char *first = NULL;
 	for (size_t i = 0; i < idx->n && n < cap; i++) {
 		const char *d = idx->v[i].manifest_digest + 7;
@@ -395,6 +409,9 @@ out:
 int image_store_remove(struct image_store *s, const char *ref, struct image_record *removed,
 		       struct sbx_err *err)
 {
+	int bad = ref_check(ref, err);
+	if (bad < 0)
+		return bad;
 	if (!image_store_exists(s))
 		return sbx_err_setx(err, ENOENT, "image '%s' not found in %s", ref, s->root);
 	bool locked_here = s->lock_fd < 0;

@@ -66,10 +66,13 @@ static bool domain_valid(const char *s, size_t n)
 		return true;
 	if (s[host_end] != ':' || host_end + 1 == n || n - host_end - 1 > 5)
 		return false;
-	for (size_t i = host_end + 1; i < n; i++)
+	unsigned port = 0;
+	for (size_t i = host_end + 1; i < n; i++) {
 		if (!isdigit((unsigned char)s[i]))
 			return false;
-	return true;
+		port = port * 10 + (unsigned)(s[i] - '0');
+	}
+	return port >= 1 && port <= 65535; /* else curl's "bad/illegal format" much later */
 }
 
 bool image_ref_tag_valid(const char *tag)

@@ -61,10 +61,8 @@ int main(int argc, char **argv)
 	argv[nglobal] = argv[0];
 	argv += nglobal;
 	argc -= nglobal;
-	if (argc < 2) {
-		usage(stderr);
-		return 125;
-	}
+	if (argc < 2) /* one line: the command list is --help's */
+		return oci_fail("no command given (see 'sandbox --help')");
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
 		usage(stdout);
 		return 0;
@@ -76,6 +74,5 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (!strcmp(argv[1], commands[i].name))
 			return commands[i].fn(argc - 1, argv + 1);
-	fprintf(stderr, "sandbox: unknown command '%s' (see 'sandbox --help')\n", argv[1]);
-	return 125;
+	return oci_fail("unknown command '%s' (see 'sandbox --help')", argv[1]);
 }

@@ -7,11 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "../common/cleanup.h"
+#include "jail.h"
 #include "monitor.h"
 #include "oci_cgroup.h"
 #include "oci_cmd.h"
@@ -69,7 +72,7 @@ static int parse_create(int argc, char **argv, bool is_run, struct create_opts *
 	optind = 1;
 	opterr = 0;
 	int c;
-	while ((c = getopt_long_only(argc, argv, "+b:d", longopts, NULL)) != -1) {
+	while ((c = getopt_long_only(argc, argv, "+:b:d", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'b':
 			o->bundle = optarg;
@@ -99,7 +102,7 @@ static int parse_create(int argc, char **argv, bool is_run, struct create_opts *
 			       argv[0], is_run ? " [--detach] [--keep]" : "");
 			return 1;
 		default:
-			return oci_fail("%s: unknown option '%s'", argv[0], argv[optind - 1]), -1;
+			return oci_opt_fail(argv[0], c, argv), -1;
 		}
 	}
 	if ((!is_run && o->detach) || optind != argc - 1)
@@ -115,6 +118,29 @@ static int parse_create(int argc, char **argv, bool is_run, struct create_opts *
 	return 0;
 }
 
+/*
+ * The pid file is written last, once the VM runs: a directory that is not there is found now,
+ * before a VM is started for nothing.
+ */
+static int check_pid_file(const char *path)
+{
+	char dir[PATH_MAX];
+	struct stat sb;
+	if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir))
+		return oci_fail("--pid-file '%.64s...': %s", path, strerror(ENAMETOOLONG));
+	char *slash = strrchr(dir, '/');
+	const char *d = !slash ? "." : slash == dir ? "/" : (*slash = '\0', dir);
+	if (stat(d, &sb) < 0)
+		return oci_fail("--pid-file '%s': directory '%s': %s", path, d, strerror(errno));
+	if (!S_ISDIR(sb.st_mode))
+		return oci_fail("--pid-file '%s': '%s' is not a directory", path, d);
+	if (access(d, W_OK) < 0)
+		return oci_fail("--pid-file '%s': directory '%s': %s", path, d, strerror(errno));
+	if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+		return oci_fail("--pid-file '%s' is a directory", path);
+	return 0;
+}
+
 /* Everything the monitor would fail on later, checked while nothing exists yet. */
 static int check_inputs(const struct create_opts *o, bool attached, char *bundle,
 			struct oci_spec *spec)
@@ -122,8 +148,13 @@ static int check_inputs(const struct create_opts *o, bool attached, char *bundle
 	struct sbx_err err = {0};
 	if (oci_id_check(o->id, &err) < 0)
 		return oci_fail("%s", err.msg);
+	if (o->pid_file && check_pid_file(o->pid_file) != 0)
+		return OCI_EXIT_FAILED;
+	struct stat bs;
 	if (!realpath(o->bundle, bundle))
 		return oci_fail("bundle '%s': %s", o->bundle, strerror(errno));
+	if (stat(bundle, &bs) < 0 || !S_ISDIR(bs.st_mode))
+		return oci_fail("bundle '%s' is not a directory", o->bundle);
 	if (oci_spec_load(bundle, spec, &err) < 0)
 		return oci_fail("%s", err.msg);
 	char cg[PATH_MAX];
@@ -133,8 +164,10 @@ static int check_inputs(const struct create_opts *o, bool attached, char *bundle
 	struct stat sb;
 	snprintf(rootfs, sizeof(rootfs), "%s%s%s", spec->root_path[0] == '/' ? "" : bundle,
 		 spec->root_path[0] == '/' ? "" : "/", spec->root_path);
-	if (stat(rootfs, &sb) < 0 || !S_ISDIR(sb.st_mode))
+	if (stat(rootfs, &sb) < 0)
 		return oci_fail("rootfs (%s) does not exist", rootfs);
+	if (!S_ISDIR(sb.st_mode))
+		return oci_fail("rootfs (%s) is not a directory", rootfs);
 	if (spec->process.terminal && !o->console_socket && !attached)
 		return oci_fail(
 		    "cannot allocate tty if sandbox will detach without setting console "
@@ -205,6 +238,34 @@ static int write_pid_file(const char *path, pid_t pid)
 	return 0;
 }
 
+/*
+ * Reads the monitor's verdict into buf until it closes the pipe; a signal in `stop` (the
+ * caller's Ctrl-C, timeout's TERM) ends the wait early: returns that signal, else 0.
+ */
+static int read_verdict(int fd, int sfd, char *buf, size_t cap)
+{
+	size_t n = 0;
+	for (;;) {
+		struct pollfd pf[2] = {{.fd = fd, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
+		if (poll(pf, sfd >= 0 ? 2 : 1, -1) < 0 && errno != EINTR)
+			break;
+		struct signalfd_siginfo si;
+		if (sfd >= 0 && (pf[1].revents & POLLIN) &&
+		    read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+			buf[n] = '\0';
+			return (int)si.ssi_signo;
+		}
+		if (!pf[0].revents)
+			continue;
+		ssize_t k = n + 1 < cap ? read(fd, buf + n, cap - 1 - n) : 0;
+		if (k <= 0 && !(k < 0 && errno == EINTR))
+			break;
+		n += k > 0 ? (size_t)k : 0;
+	}
+	buf[n] = '\0';
+	return 0;
+}
+
 /* Forks the monitor and waits for its verdict: created (exit 0) or an error (nothing left). */
 static int create_detached(const struct create_opts *o, const char *bundle,
 			   const struct oci_spec *spec, bool start)
@@ -212,10 +273,21 @@ static int create_detached(const struct create_opts *o, const char *bundle,
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return oci_fail("pipe: %s", strerror(errno));
+	/* The monitor has its own session: a signal that ends this wait is handled here, or the
+	 * monitor would go on making a container nobody waits for. */
+	sigset_t stop, old;
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGHUP);
+	sigprocmask(SIG_BLOCK, &stop, &old);
 	pid_t pid = fork();
-	if (pid < 0)
+	if (pid < 0) {
+		sigprocmask(SIG_SETMASK, &old, NULL);
 		return oci_fail("fork the monitor: %s", strerror(errno));
+	}
 	if (pid == 0) {
+		sigprocmask(SIG_SETMASK, &old, NULL);
 		close(p[0]);
 		setsid(); /* a terminal's signals are for the caller, not the container */
 		struct monitor_cfg cfg = {.id = o->id,
@@ -228,20 +300,36 @@ static int create_detached(const struct create_opts *o, const char *bundle,
 	}
 	close(p[1]);
 	char buf[1200];
-	size_t n = 0;
-	ssize_t k;
-	while (n + 1 < sizeof(buf) &&
-	       ((k = read(p[0], buf + n, sizeof(buf) - 1 - n)) > 0 || (k < 0 && errno == EINTR)))
-		n += k > 0 ? (size_t)k : 0;
+	int sfd = signalfd(-1, &stop, SFD_CLOEXEC);
+	int sig = read_verdict(p[0], sfd, buf, sizeof(buf));
+	if (sfd >= 0)
+		close(sfd);
 	close(p[0]);
-	buf[n] = '\0';
 	buf[strcspn(buf, "\n")] = '\0';
-	if (!strcmp(buf, "ok"))
-		return o->pid_file ? write_pid_file(o->pid_file, pid) : 0;
+	bool created = !sig && !strcmp(buf, "ok");
+	if (created && (!o->pid_file || write_pid_file(o->pid_file, pid) == 0)) {
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		return 0;
+	}
+	/* A failed create leaves nothing: not the monitor, its VM (which dies with it), its
+	 * jail's cgroup, the host cgroup, nor the state directory. */
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
+	char vm_dir[PATH_MAX];
+	oci_state_file(o->id, "vm", vm_dir, sizeof(vm_dir));
+	jail_release_dead(vm_dir);
 	oci_cgroup_remove(o->id);
 	remove_state_dir(o->id);
+	if (sig) {
+		oci_fail("create of %s interrupted by %s: removed", o->id, strsignal(sig));
+		signal(sig, SIG_DFL); /* the caller sees the death it asked for */
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		raise(sig);
+		return 128 + sig;
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (created)
+		return OCI_EXIT_FAILED; /* write_pid_file said why */
 	return oci_fail("%s", !strncmp(buf, "error: ", 7) ? buf + 7 : "the monitor died");
 }
 

@@ -24,14 +24,18 @@
 
 #define DELETE_WAIT_MS 10000
 
-/* Options shared by these commands: flags named in `flags`, then exactly nargs_min.. args. */
+/*
+ * Options of these commands: those named in `flags` ("f" --force, "a" --all, "q" --quiet,
+ * "F" --format; any other is unknown, as runc's per-command flags), then nmin..nmax args.
+ */
 struct ctl_opts {
 	bool force, all, quiet, json;
 	char **args;
 	int nargs;
 };
 
-static int parse_ctl(int argc, char **argv, int nmin, int nmax, struct ctl_opts *o)
+static int parse_ctl(int argc, char **argv, const char *flags, int nmin, int nmax,
+		     struct ctl_opts *o)
 {
 	static const struct option longopts[] = {
 	    {"force", no_argument, NULL, 'f'}, {"all", no_argument, NULL, 'a'},
@@ -42,7 +46,11 @@ static int parse_ctl(int argc, char **argv, int nmin, int nmax, struct ctl_opts 
 	optind = 1;
 	opterr = 0;
 	int c;
-	while ((c = getopt_long_only(argc, argv, "+faqF:", longopts, NULL)) != -1) {
+	while ((c = getopt_long_only(argc, argv, "+:faqF:", longopts, NULL)) != -1) {
+		if (c != 'h' && c != ':' && c != '?' && !strchr(flags, c)) {
+			optopt = 0; /* known to another command: argv[optind - 1] names it */
+			c = '?';
+		}
 		switch (c) {
 		case 'f':
 			o->force = true;
@@ -64,7 +72,7 @@ static int parse_ctl(int argc, char **argv, int nmin, int nmax, struct ctl_opts 
 			printf("Usage: sandbox %s [OPTIONS]%s\n", argv[0], nmax ? " ID" : "");
 			return 1;
 		default:
-			return oci_fail("%s: unknown option '%s'", argv[0], argv[optind - 1]), -1;
+			return oci_opt_fail(argv[0], c, argv), -1;
 		}
 	}
 	o->args = argv + optind;
@@ -78,9 +86,9 @@ static int parse_ctl(int argc, char **argv, int nmin, int nmax, struct ctl_opts 
 	return 0;
 }
 
-#define PARSE_OR_RETURN(argc, argv, nmin, nmax, o)                                                 \
+#define PARSE_OR_RETURN(argc, argv, flags, nmin, nmax, o)                                          \
 	do {                                                                                       \
-		int _r = parse_ctl(argc, argv, nmin, nmax, o);                                     \
+		int _r = parse_ctl(argc, argv, flags, nmin, nmax, o);                              \
 		if (_r != 0)                                                                       \
 			return _r == 1 ? 0 : OCI_EXIT_FAILED;                                      \
 	} while (0)
@@ -97,7 +105,7 @@ int cmd_oci_start(int argc, char **argv)
 {
 	struct ctl_opts o;
 	struct oci_state st;
-	PARSE_OR_RETURN(argc, argv, 1, 1, &o);
+	PARSE_OR_RETURN(argc, argv, "", 1, 1, &o);
 	if (load(o.args[0], &st))
 		return OCI_EXIT_FAILED;
 	enum oci_status s = oci_state_status(&st);
@@ -121,7 +129,7 @@ int cmd_oci_state(int argc, char **argv)
 {
 	struct ctl_opts o;
 	struct oci_state st;
-	PARSE_OR_RETURN(argc, argv, 1, 1, &o);
+	PARSE_OR_RETURN(argc, argv, "", 1, 1, &o);
 	if (load(o.args[0], &st))
 		return OCI_EXIT_FAILED;
 	oci_state_print(stdout, &st);
@@ -167,7 +175,7 @@ int cmd_oci_kill(int argc, char **argv)
 {
 	struct ctl_opts o;
 	struct oci_state st;
-	PARSE_OR_RETURN(argc, argv, 1, 2, &o);
+	PARSE_OR_RETURN(argc, argv, "a", 1, 2, &o);
 	int sig = o.nargs == 2 ? oci_parse_signal(o.args[1]) : SIGTERM;
 	if (!sig)
 		return oci_fail("invalid signal '%s'", o.args[1]);
@@ -212,19 +220,37 @@ static void run_poststop(struct oci_state *st)
 	oci_spec_free(&spec);
 }
 
+/* What a container leaves on the host once its monitor is gone. */
+static void remove_container_files(const char *id, const char *dir)
+{
+	/* A monitor SIGKILLed before it could release its VMM's jail (run dir <dir>/vm: run.c). */
+	char vm_dir[PATH_MAX + 8];
+	snprintf(vm_dir, sizeof(vm_dir), "%s/vm", dir);
+	jail_release_dead(vm_dir);
+	oci_cgroup_remove(id);
+	rmtree(dir);
+}
+
 int cmd_oci_delete(int argc, char **argv)
 {
 	struct ctl_opts o;
 	struct oci_state st;
 	struct sbx_err err = {0};
-	PARSE_OR_RETURN(argc, argv, 1, 1, &o);
+	PARSE_OR_RETURN(argc, argv, "f", 1, 1, &o);
 	const char *id = o.args[0];
 	if (oci_id_check(id, &err) < 0)
 		return oci_fail("%s", err.msg);
+	char dir[PATH_MAX];
+	oci_state_dir(id, dir, sizeof(dir));
 	if (oci_state_read(id, &st, &err) < 0) {
-		if (o.force && err.code == ENOENT)
-			return 0;
-		return oci_fail("%s", err.msg);
+		if (access(dir, F_OK) < 0)
+			return o.force && err.code == ENOENT ? 0 : oci_fail("%s", err.msg);
+		/* A directory without a readable state.json: a create killed before its monitor
+		 * wrote one, or a damaged file. As runc, --force removes what is there. */
+		if (!o.force)
+			return oci_fail("%s (delete --force removes container %s)", err.msg, id);
+		remove_container_files(id, dir);
+		return 0;
 	}
 	enum oci_status s = oci_state_status(&st);
 	if (s != OCI_STOPPED && s != OCI_CREATED && !o.force) {
@@ -239,14 +265,7 @@ int cmd_oci_delete(int argc, char **argv)
 	}
 	run_poststop(&st);
 	oci_state_free(&st);
-	char dir[PATH_MAX];
-	oci_state_dir(id, dir, sizeof(dir));
-	/* A monitor SIGKILLed before it could release its VMM's jail (run dir <dir>/vm: run.c). */
-	char vm_dir[PATH_MAX + 8];
-	snprintf(vm_dir, sizeof(vm_dir), "%s/vm", dir);
-	jail_release_dead(vm_dir);
-	oci_cgroup_remove(id);
-	rmtree(dir);
+	remove_container_files(id, dir);
 	return 0;
 }
 
@@ -262,7 +281,7 @@ static void list_json_entry(const struct oci_state *st, bool first)
 int cmd_oci_list(int argc, char **argv)
 {
 	struct ctl_opts o;
-	PARSE_OR_RETURN(argc, argv, 0, 0, &o);
+	PARSE_OR_RETURN(argc, argv, "qF", 0, 0, &o);
 	DIR *d = opendir(oci_g.root);
 	if (!d && errno != ENOENT)
 		return oci_fail("open '%s': %s", oci_g.root, strerror(errno));
@@ -303,7 +322,7 @@ static int pause_resume(int argc, char **argv, bool pause)
 {
 	struct ctl_opts o;
 	struct oci_state st;
-	PARSE_OR_RETURN(argc, argv, 1, 1, &o);
+	PARSE_OR_RETURN(argc, argv, "", 1, 1, &o);
 	if (load(o.args[0], &st))
 		return OCI_EXIT_FAILED;
 	enum oci_status s = oci_state_status(&st);

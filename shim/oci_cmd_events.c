@@ -102,7 +102,7 @@ int cmd_oci_events(int argc, char **argv)
 	optind = 1;
 	opterr = 0;
 	int c;
-	while ((c = getopt_long_only(argc, argv, "+", longopts, NULL)) != -1) {
+	while ((c = getopt_long_only(argc, argv, "+:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			once = true;
@@ -117,7 +117,7 @@ int cmd_oci_events(int argc, char **argv)
 			printf("Usage: sandbox events [--stats] [--interval 5s] ID\n");
 			return 0;
 		default:
-			return oci_fail("events: unknown option '%s'", argv[optind - 1]);
+			return oci_opt_fail("events", c, argv);
 		}
 	}
 	if (optind != argc - 1)

@@ -43,6 +43,29 @@ struct exec_opts {
 	int argc;
 };
 
+/* A uid or gid: decimal digits only (strtoul would take "-5" as 2^64-5), below 2^32-1. */
+static int parse_id(const char *s, char **end, uint32_t *out)
+{
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	unsigned long long v = strtoull(s, end, 10);
+	if (errno || v >= UINT32_MAX)
+		return -1;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int parse_user(const char *s, uint32_t *uid, uint32_t *gid)
+{
+	char *end;
+	if (parse_id(s, &end, uid) < 0 || (*end && *end != ':'))
+		return -1;
+	if (*end == ':' && (parse_id(end + 1, &end, gid) < 0 || *end))
+		return -1;
+	return 0;
+}
+
 static int parse_exec(int argc, char **argv, struct exec_opts *o)
 {
 	static const struct option longopts[] = {
@@ -61,7 +84,7 @@ static int parse_exec(int argc, char **argv, struct exec_opts *o)
 	optind = 1;
 	opterr = 0;
 	int c;
-	while ((c = getopt_long(argc, argv, "+p:tde:u:", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:p:tde:u:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			o->process_file = optarg;
@@ -79,11 +102,18 @@ static int parse_exec(int argc, char **argv, struct exec_opts *o)
 			o->console_socket = optarg;
 			break;
 		case 'w':
+			if (optarg[0] != '/')
+				return oci_fail("exec: --cwd '%s' is not absolute", optarg), -1;
 			o->cwd = optarg;
 			break;
-		case 'u':
+		case 'u': {
+			uint32_t uid, gid; /* checked now; applied over the process's own */
+			if (parse_user(optarg, &uid, &gid) < 0)
+				return oci_fail("exec: --user '%s': expected UID[:GID]", optarg),
+				       -1;
 			o->user = optarg;
 			break;
+		}
 		case 'e':
 			if (o->n_env >= EXEC_MAX_ENV || !strchr(optarg, '=') || optarg[0] == '=')
 				return oci_fail("exec: --env '%s': expected KEY=VALUE", optarg), -1;
@@ -95,7 +125,7 @@ static int parse_exec(int argc, char **argv, struct exec_opts *o)
 			       "[ARGS...]\n");
 			return 1;
 		default:
-			return oci_fail("exec: unknown option '%s'", argv[optind - 1]), -1;
+			return oci_opt_fail("exec", c, argv), -1;
 		}
 	}
 	if (optind >= argc)
@@ -130,23 +160,6 @@ static void env_set(char **env, size_t *n, const char *kv)
 			return;
 		}
 	env[(*n)++] = (char *)kv;
-}
-
-static int parse_user(const char *s, uint32_t *uid, uint32_t *gid)
-{
-	char *end;
-	unsigned long u = strtoul(s, &end, 10);
-	if (end == s || (*end && *end != ':'))
-		return -1;
-	*uid = (uint32_t)u;
-	if (*end == ':') {
-		const char *g = end + 1;
-		unsigned long v = strtoul(g, &end, 10);
-		if (end == g || *end)
-			return -1;
-		*gid = (uint32_t)v;
-	}
-	return 0;
 }
 
 /* The process: --process, else the container's own process with ARGS and the options on top. */
@@ -394,19 +407,35 @@ int cmd_oci_ps(int argc, char **argv)
 	bool json = false;
 	int i = 1;
 	for (; i < argc && argv[i][0] == '-'; i++) {
-		if (!strcmp(argv[i], "--format") && i + 1 < argc)
-			json = !strcmp(argv[++i], "json");
-		else if (!strcmp(argv[i], "--format=json"))
-			json = true;
-		else if (strcmp(argv[i], "--format=table"))
+		const char *f = NULL;
+		if (!strcmp(argv[i], "--format") || !strcmp(argv[i], "-f")) {
+			if (i + 1 >= argc)
+				return oci_fail("ps: missing value for '%s'", argv[i]);
+			f = argv[++i];
+		} else if (!strncmp(argv[i], "--format=", 9)) {
+			f = argv[i] + 9;
+		} else {
 			return oci_fail("ps: unknown option '%s'", argv[i]);
+		}
+		if (strcmp(f, "table") && strcmp(f, "json"))
+			return oci_fail("ps: --format: '%s' is not table or json", f);
+		json = !strcmp(f, "json");
 	}
 	if (i != argc - 1)
 		return oci_fail("ps: requires exactly 1 argument (the container id)");
 	/* The pids are the guest's (the container's pid namespace): host pids do not exist. */
 	char root_opt[PATH_MAX + 8];
 	snprintf(root_opt, sizeof(root_opt), "--root=%s", oci_g.root);
-	char *args[] = {"sandbox", root_opt, "exec", argv[i], "ps", "-o", "pid,user,args", NULL};
+	char log_opt[PATH_MAX + 8];
+	snprintf(log_opt, sizeof(log_opt), "--log=%s", oci_g.log ? oci_g.log : "");
+	/* The exec's own errors go to the same log, in the same format. */
+	char *args[12] = {"sandbox", root_opt,
+			  oci_g.log_json ? "--log-format=json" : "--log-format=text"};
+	size_t na = 3;
+	if (oci_g.log)
+		args[na++] = log_opt;
+	char *tail[] = {"exec", argv[i], "ps", "-o", "pid,user,args", NULL};
+	memcpy(args + na, tail, sizeof(tail));
 	if (!json) {
 		execv("/proc/self/exe", args);
 		return oci_fail("exec /proc/self/exe: %s", strerror(errno));
@@ -424,18 +453,26 @@ int cmd_oci_ps(int argc, char **argv)
 	cleanup_fclose FILE *f = fdopen(p[0], "r");
 	char line[4096];
 	bool first = true, header = true;
-	printf("[");
-	while (f && fgets(line, sizeof(line), f)) {
+	/* Printed only once the exec succeeded: a failure is its one stderr line, no "[]". */
+	char *pids = NULL;
+	size_t pids_len = 0;
+	FILE *out = open_memstream(&pids, &pids_len);
+	while (f && out && fgets(line, sizeof(line), f)) {
 		int gpid;
 		if (header) {
 			header = false;
 			continue;
 		}
 		if (sscanf(line, "%d", &gpid) == 1)
-			printf("%s%d", first ? "" : ",", gpid), first = false;
+			fprintf(out, "%s%d", first ? "" : ",", gpid), first = false;
 	}
-	printf("]\n");
+	if (out)
+		fclose(out);
 	int st;
 	waitpid(pid, &st, 0);
-	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : OCI_EXIT_FAILED;
+	bool ok = out && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+	if (ok)
+		printf("[%s]\n", pids ? pids : "");
+	free(pids);
+	return ok ? 0 : OCI_EXIT_FAILED;
 }

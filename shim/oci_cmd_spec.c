@@ -84,7 +84,7 @@ int cmd_oci_spec(int argc, char **argv)
 	optind = 1;
 	opterr = 0;
 	int c;
-	while ((c = getopt_long_only(argc, argv, "+b:", longopts, NULL)) != -1) {
+	while ((c = getopt_long_only(argc, argv, "+:b:", longopts, NULL)) != -1) {
 		if (c == 'b')
 			bundle = optarg;
 		else if (c == 'r')
@@ -92,7 +92,7 @@ int cmd_oci_spec(int argc, char **argv)
 		else if (c == 'h')
 			return printf("Usage: sandbox spec [--rootless] [--bundle DIR]\n"), 0;
 		else
-			return oci_fail("spec: unknown option '%s'", argv[optind - 1]);
+			return oci_opt_fail("spec", c, argv);
 	}
 	if (optind != argc)
 		return oci_fail("spec: unexpected argument '%s'", argv[optind]);

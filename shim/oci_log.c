@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +24,7 @@ static int take_value(int argc, char **argv, int *i, const char *name, const cha
 		return 0;
 	}
 	if (*i + 1 >= argc) {
-		fprintf(stderr, "sandbox: option %s needs a value\n", name);
+		fprintf(stderr, "sandbox: missing value for '%s'\n", name);
 		return -1;
 	}
 	*out = argv[++*i];
@@ -33,6 +35,46 @@ static bool is_opt(const char *a, const char *name)
 {
 	size_t n = strlen(name);
 	return !strncmp(a, name, n) && (a[n] == '\0' || a[n] == '=');
+}
+
+/*
+ * As runc: a relative --root is taken from the current directory, once, so that every path
+ * derived from it (state files, the monitor's socket, what `state` prints) means one place.
+ */
+static int absolute_root(void)
+{
+	static char abs_root[PATH_MAX];
+	char cwd[PATH_MAX];
+	if (oci_g.root[0] == '/')
+		return 0;
+	if (!getcwd(cwd, sizeof(cwd)) || snprintf(abs_root, sizeof(abs_root), "%s/%s", cwd,
+						  oci_g.root) >= (int)sizeof(abs_root)) {
+		fprintf(stderr, "sandbox: --root '%s': cannot make it absolute\n", oci_g.root);
+		return -1;
+	}
+	oci_g.root = abs_root;
+	return 0;
+}
+
+/*
+ * A log that cannot be written is the caller's mistake, said once up front (runc fails the same
+ * way), rather than every later line falling back to stderr next to its own error.
+ */
+static int check_log(void)
+{
+	if (!oci_g.log)
+		return 0;
+	if (!oci_g.log[0]) {
+		fprintf(stderr, "sandbox: --log: empty path\n");
+		return -1;
+	}
+	int fd = open(oci_g.log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		fprintf(stderr, "sandbox: --log '%s': %s\n", oci_g.log, strerror(errno));
+		return -1;
+	}
+	close(fd);
+	return 0;
 }
 
 int oci_globals_parse(int argc, char **argv)
@@ -67,6 +109,8 @@ int oci_globals_parse(int argc, char **argv)
 		fprintf(stderr, "sandbox: --root: empty path\n");
 		return -1;
 	}
+	if (absolute_root() < 0 || check_log() < 0)
+		return -1;
 	return i - 1;
 }
 
@@ -121,7 +165,8 @@ static void vlog(enum oci_level level, const char *fmt, va_list ap)
 	if (!f) {
 		if (fd >= 0)
 			close(fd);
-		fprintf(stderr, "sandbox: %s: %s\n", level_names[level], msg);
+		if (level != OCI_ERROR) /* errors: oci_fail printed them already */
+			fprintf(stderr, "sandbox: %s: %s\n", level_names[level], msg);
 		return;
 	}
 	log_line(f, level, msg);
@@ -146,4 +191,14 @@ int oci_fail(const char *fmt, ...)
 	fprintf(stderr, "sandbox: %s\n", msg);
 	oci_log(OCI_ERROR, "%s", msg);
 	return OCI_EXIT_FAILED;
+}
+
+int oci_opt_fail(const char *cmd, int c, char *const *argv)
+{
+	/* A long option's name is in argv; a short one may sit inside a group ("-dx"). */
+	char short_opt[3] = {'-', (char)optopt, '\0'};
+	const char *opt = c != ':' && optopt > 0 && optopt < 128 ? short_opt : argv[optind - 1];
+	if (c == ':')
+		return oci_fail("%s: missing value for '%s'", cmd, opt);
+	return oci_fail("%s: unknown option '%s'", cmd, opt);
 }

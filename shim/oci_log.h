@@ -36,5 +36,10 @@ void oci_log(enum oci_level level, const char *fmt, ...) __attribute__((format(p
 #define oci_warn(...) oci_log(OCI_WARN, __VA_ARGS__)
 /* Logs the error and prints "sandbox: <msg>" on stderr; returns OCI_EXIT_FAILED. */
 int oci_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/*
+ * getopt's complaint c (':' a missing value, '?' an unknown option; the optstring must start
+ * with "+:" or ":") about argv[optind - 1] as one line "CMD: ..."; returns OCI_EXIT_FAILED.
+ */
+int oci_opt_fail(const char *cmd, int c, char *const *argv);
 
 #endif

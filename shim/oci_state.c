@@ -22,7 +22,11 @@ const char *oci_status_name(enum oci_status s)
 int oci_id_check(const char *id, struct sbx_err *err)
 {
 	size_t n = strlen(id);
-	if (n == 0 || n > OCI_ID_MAX || !strcmp(id, ".") || !strcmp(id, ".."))
+	if (n > OCI_ID_MAX) /* not echoed: a long id would drown the line */
+		return sbx_err_setx(err, EINVAL,
+				    "invalid container id: %zu characters (at most %d)", n,
+				    OCI_ID_MAX);
+	if (n == 0 || !strcmp(id, ".") || !strcmp(id, ".."))
 		return sbx_err_setx(err, EINVAL, "invalid container id '%s'", id);
 	for (const char *p = id; *p; p++)
 		if (!isalnum((unsigned char)*p) && !strchr("_+-.", *p))

@@ -21,6 +21,7 @@
 #include "image_run.h"
 #include "net_sandbox.h"
 #include "oci_guest_hooks.h"
+#include "oci_log.h"
 #include "oci_security.h"
 #include "paths.h"
 #include "rootfs_image.h"
@@ -492,10 +493,8 @@ int cmd_run(int argc, char **argv)
 	int r = run_opts_parse(&o, argc, argv, &err);
 	if (r == 1)
 		return 0;
-	if (r < 0) {
-		fprintf(stderr, "sandbox: %s\n", err.msg);
-		return EXIT_SANDBOX_FAILED;
-	}
+	if (r < 0)
+		return oci_fail("%s", err.msg); /* to stderr and to --log: 125 */
 	if (o.detach || o.name)
 		return detach_run(&o);
 	r = run_vm(&o, NULL, &err);
@@ -503,6 +502,5 @@ int cmd_run(int argc, char **argv)
 		return r;
 	if (r < -128 && r >= -(128 + 64))
 		return -r; /* interrupted during boot: 128 + signal, like a killed process */
-	fprintf(stderr, "sandbox: %s\n", err.msg);
-	return EXIT_SANDBOX_FAILED;
+	return oci_fail("%s", err.msg);
 }

@@ -12,6 +12,7 @@
 
 #include "../common/cleanup.h"
 #include "run_opts.h"
+#include "oci_log.h"
 #include "template.h"
 
 #define EXIT_FAILED 125
@@ -38,8 +39,7 @@ static void usage(FILE *out)
 
 static int fail(const struct sbx_err *err)
 {
-	fprintf(stderr, "sandbox: template: %s\n", err->msg);
-	return EXIT_FAILED;
+	return oci_fail("template: %s", err->msg); /* stderr and --log; EXIT_FAILED */
 }
 
 static bool wants_help(int argc, char **argv)
@@ -161,7 +161,7 @@ static void print_one(const char *name)
 static int cmd_ls(int argc, char **argv)
 {
 	if (argc > 1) {
-		fprintf(stderr, "sandbox: template: ls: unexpected argument '%s'\n", argv[1]);
+		oci_fail("template: ls: unexpected argument '%s'", argv[1]);
 		return EXIT_FAILED;
 	}
 	printf("%-14s %-5s %-7s %-8s %-20s %s\n", "KEY", "CPUS", "MEMORY", "SIZE", "CREATED",
@@ -225,9 +225,11 @@ static int cmd_rm(int argc, char **argv)
 
 int cmd_template(int argc, char **argv)
 {
-	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-		usage(argc < 2 ? stderr : stdout);
-		return argc < 2 ? EXIT_FAILED : 0;
+	if (argc < 2) /* one line; the usage is --help's */
+		return oci_fail("template: no command given (build, ls, rm; see --help)");
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		usage(stdout);
+		return 0;
 	}
 	if (wants_help(argc - 1, argv + 1)) {
 		usage(stdout);
@@ -239,6 +241,6 @@ int cmd_template(int argc, char **argv)
 		return cmd_ls(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "rm"))
 		return cmd_rm(argc - 1, argv + 1);
-	fprintf(stderr, "sandbox: template: unknown command '%s' (build, ls, rm)\n", argv[1]);
+	oci_fail("template: unknown command '%s' (build, ls, rm)", argv[1]);
 	return EXIT_FAILED;
 }

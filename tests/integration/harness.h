@@ -83,7 +83,7 @@ __attribute__((unused)) static char *const *h_argv(char *const *argv)
  */
 static char h_tmpl_dir[64];
 
-static void h_template_dir_init(void)
+__attribute__((unused)) static void h_template_dir_init(void)
 {
 	const char *e = getenv("SANDBOX_TEMPLATE_DIR");
 	if (e && e[0])
@@ -96,7 +96,7 @@ static void h_template_dir_init(void)
 	setenv("SANDBOX_TEMPLATE_DIR", h_tmpl_dir, 1);
 }
 
-static void h_template_dir_done(void)
+__attribute__((unused)) static void h_template_dir_done(void)
 {
 	char cmd[128];
 	if (!h_tmpl_dir[0])
@@ -107,7 +107,7 @@ static void h_template_dir_done(void)
 }
 
 /* Fails loudly in CI (CI=true) when /dev/kvm is missing; elsewhere exits 77 (skipped). */
-static void h_require_kvm(void)
+__attribute__((unused)) static void h_require_kvm(void)
 {
 	if (access("/dev/kvm", R_OK | W_OK) == 0)
 		return;
