@@ -17,10 +17,10 @@ struct sbx_err {
 
 /* Sets err (if non-NULL) to "<fmt>: strerror(code)" and returns -code. */
 int sbx_err_set(struct sbx_err *err, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* Same, without the strerror suffix. */
 int sbx_err_setx(struct sbx_err *err, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* Prefixes the existing message with "<fmt>: "; returns -err->code. */
 int sbx_err_wrap(struct sbx_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

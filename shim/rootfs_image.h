@@ -4,7 +4,8 @@
 
 #include "../common/error.h"
 
-/* Checks that dir is a directory, then runs mkfs.erofs (uncompressed: the guest inflates slowly). */
+/* Checks that dir is a directory, then runs mkfs.erofs (uncompressed: the guest inflates slowly).
+ */
 int rootfs_image_build(const char *dir, const char *image, struct sbx_err *err);
 
 #endif

@@ -160,7 +160,6 @@ int template_meta_read(const char *dir, struct template_meta *m, struct sbx_err 
 	return 0;
 }
 
-
 int template_remove(const char *key, struct sbx_err *err)
 {
 	char dir[PATH_MAX], trash[PATH_MAX + 32];

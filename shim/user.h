@@ -1,4 +1,5 @@
-/* Resolves `--user` against the container rootfs's own /etc/passwd and /etc/group, as docker does. */
+/* Resolves `--user` against the container rootfs's own /etc/passwd and /etc/group, as docker does.
+ */
 #ifndef SANDBOX_USER_H
 #define SANDBOX_USER_H
 

@@ -11,21 +11,23 @@ static char run_root[] = "/tmp/sandbox-test-run.XXXXXX";
 #define SBX(...)                                                                                   \
 	(char *const[])                                                                            \
 	{                                                                                          \
-		h_path("sandbox"), "run", h_mode(), "--rootfs", h_path("rootfs-busybox"),         \
-			__VA_ARGS__, NULL                                                          \
+		h_path("sandbox"), "run", h_mode(), "--rootfs", h_path("rootfs-busybox"),          \
+		    __VA_ARGS__, NULL                                                              \
 	}
 
 static void assert_nothing_left(void)
 {
 	ck_assert_msg(h_count_vmms_using(run_root) == 0 &&
-			      h_count_vmms_using(getenv("SANDBOX_TEMPLATE_DIR")) == 0,
+			  h_count_vmms_using(getenv("SANDBOX_TEMPLATE_DIR")) == 0,
 		      "a sandbox-vmm process of ours was left running");
 	ck_assert_msg(h_count_entries(run_root) == 0, "state left behind in %s", run_root);
 }
 
 static void show(const char *what, const struct cmd_result *r)
 {
-	fprintf(stderr, "[%s] status=%d\n--- stdout (%zu bytes, first 400) ---\n%.400s\n--- stderr ---\n%.2000s\n",
+	fprintf(stderr,
+		"[%s] status=%d\n--- stdout (%zu bytes, first 400) ---\n%.400s\n--- stderr "
+		"---\n%.2000s\n",
 		what, r->status, r->out_len, r->out, r->err);
 }
 
@@ -33,8 +35,8 @@ START_TEST(test_echo_kernel_cpus_memory)
 {
 	struct cmd_result r;
 	h_run(h_argv(SBX("--cpus", "2", "--memory", "512M", "--", "sh", "-c",
-		  "echo hello-from-guest; uname -r; nproc; "
-		  "awk '/MemTotal/ {print int($2/1024)}' /proc/meminfo; hostname; id -u")),
+			 "echo hello-from-guest; uname -r; nproc; "
+			 "awk '/MemTotal/ {print int($2/1024)}' /proc/meminfo; hostname; id -u")),
 	      &r);
 	show("echo", &r);
 	ck_assert_int_eq(r.status, 0);
@@ -45,7 +47,8 @@ START_TEST(test_echo_kernel_cpus_memory)
 	for (char *s = strtok(r.out, "\n"); s && n < 8; s = strtok(NULL, "\n"))
 		lines[n++] = s;
 	ck_assert_int_ge(n, 6);
-	ck_assert_msg(!strncmp(lines[1], "6.1", 3), "guest kernel is '%s', expected 6.1.x", lines[1]);
+	ck_assert_msg(!strncmp(lines[1], "6.1", 3), "guest kernel is '%s', expected 6.1.x",
+		      lines[1]);
 	ck_assert_str_eq(lines[2], "2");
 	int mem = atoi(lines[3]);
 	ck_assert_msg(mem > 400 && mem <= 512, "guest sees %d MiB, expected ~512", mem);
@@ -59,8 +62,9 @@ END_TEST
 START_TEST(test_exit_code_env_user_workdir)
 {
 	struct cmd_result r;
-	h_run(h_argv(SBX("-e", "FOO=bar baz", "-w", "/tmp", "-u", "65534:65534", "--hostname", "box1",
-		  "--", "sh", "-c", "echo \"$FOO|$(pwd)|$(id -u):$(id -g)|$(hostname)\"; exit 7")),
+	h_run(h_argv(SBX("-e", "FOO=bar baz", "-w", "/tmp", "-u", "65534:65534", "--hostname",
+			 "box1", "--", "sh", "-c",
+			 "echo \"$FOO|$(pwd)|$(id -u):$(id -g)|$(hostname)\"; exit 7")),
 	      &r);
 	show("exit7", &r);
 	ck_assert_int_eq(r.status, 7);
@@ -75,8 +79,8 @@ START_TEST(test_stdin_and_big_output)
 	/* stdin through cat, then 10 MiB+ of output that must arrive byte for byte. */
 	const char *in = "line one\nline two\n";
 	struct cmd_result r;
-	h_run_full(h_argv(SBX("-i", "--", "sh", "-c", "cat; seq 1 1500000")), in,
-		   strlen(in), NULL, 0, &r);
+	h_run_full(h_argv(SBX("-i", "--", "sh", "-c", "cat; seq 1 1500000")), in, strlen(in), NULL,
+		   0, &r);
 	fprintf(stderr, "[big] status=%d out=%zu err=%.300s\n", r.status, r.out_len, r.err);
 	ck_assert_int_eq(r.status, 0);
 	ck_assert_int_ge(r.out_len, 10 * 1000 * 1000);
@@ -92,8 +96,8 @@ START_TEST(test_stdin_and_big_output)
 		off++;
 	}
 	pclose(p);
-	ck_assert_msg(bad == 0 && off == r.out_len, "output differs: %zu bad bytes, %zu vs %zu", bad,
-		      off, r.out_len);
+	ck_assert_msg(bad == 0 && off == r.out_len, "output differs: %zu bad bytes, %zu vs %zu",
+		      bad, off, r.out_len);
 	h_free(&r);
 	assert_nothing_left();
 }
@@ -102,8 +106,8 @@ END_TEST
 START_TEST(test_sigterm_reaches_process)
 {
 	struct cmd_result r;
-	h_run_full(h_argv(SBX("--", "sh", "-c", "echo ready; exec sleep 100")), NULL, 0, "ready\n", SIGTERM,
-		   &r);
+	h_run_full(h_argv(SBX("--", "sh", "-c", "echo ready; exec sleep 100")), NULL, 0, "ready\n",
+		   SIGTERM, &r);
 	show("sigterm", &r);
 	ck_assert_int_eq(r.status, 143);
 	h_free(&r);
@@ -148,25 +152,29 @@ START_TEST(test_bad_input)
 		char *const *argv;
 		const char *msg;
 	} cases[] = {
-		{(char *const[]){h_path("sandbox"), "run", "--rootfs", "/nonexistent-dir", "--", "true", NULL},
-		 "rootfs '/nonexistent-dir'"},
-		{(char *const[]){h_path("sandbox"), "run", "--rootfs", "/etc/passwd", "--", "true", NULL},
-		 "not a directory"},
-		{(char *const[]){h_path("sandbox"), "run", NULL}, "no image given"},
-		{(char *const[]){h_path("sandbox"), "run", "--", "no-such-image", NULL},
-		 "image 'no-such-image' not found"},
-		{(char *const[]){h_path("sandbox"), "run", "--rootfs", "/", NULL}, "no command"},
-		{(char *const[]){h_path("sandbox"), "run", "--rootfs", "/", "--memory", "12Q", "--", "true", NULL},
-		 "memory size"},
-		{(char *const[]){h_path("sandbox"), "run", "--rootfs", "/", "--cpus", "99", "--", "true", NULL},
-		 "--cpus"},
-		{(char *const[]){h_path("sandbox"), "run", "--rootfs", h_path("rootfs-busybox"), "--kernel",
-				 "/nonexistent-kernel", "--", "true", NULL},
-		 "/nonexistent-kernel"},
-		{(char *const[]){h_path("sandbox"), "run", "--rootfs", h_path("rootfs-busybox"), "-u",
-				 "nosuchuser", "--", "true", NULL},
-		 "nosuchuser"},
-		{(char *const[]){h_path("sandbox"), "frobnicate", NULL}, "unknown command"},
+	    {(char *const[]){h_path("sandbox"), "run", "--rootfs", "/nonexistent-dir", "--", "true",
+			     NULL},
+	     "rootfs '/nonexistent-dir'"},
+	    {(char *const[]){h_path("sandbox"), "run", "--rootfs", "/etc/passwd", "--", "true",
+			     NULL},
+	     "not a directory"},
+	    {(char *const[]){h_path("sandbox"), "run", NULL}, "no image given"},
+	    {(char *const[]){h_path("sandbox"), "run", "--", "no-such-image", NULL},
+	     "image 'no-such-image' not found"},
+	    {(char *const[]){h_path("sandbox"), "run", "--rootfs", "/", NULL}, "no command"},
+	    {(char *const[]){h_path("sandbox"), "run", "--rootfs", "/", "--memory", "12Q", "--",
+			     "true", NULL},
+	     "memory size"},
+	    {(char *const[]){h_path("sandbox"), "run", "--rootfs", "/", "--cpus", "99", "--",
+			     "true", NULL},
+	     "--cpus"},
+	    {(char *const[]){h_path("sandbox"), "run", "--rootfs", h_path("rootfs-busybox"),
+			     "--kernel", "/nonexistent-kernel", "--", "true", NULL},
+	     "/nonexistent-kernel"},
+	    {(char *const[]){h_path("sandbox"), "run", "--rootfs", h_path("rootfs-busybox"), "-u",
+			     "nosuchuser", "--", "true", NULL},
+	     "nosuchuser"},
+	    {(char *const[]){h_path("sandbox"), "frobnicate", NULL}, "unknown command"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct cmd_result r;
@@ -209,7 +217,8 @@ int main(void)
 	}
 	setenv("SANDBOX_RUN_ROOT", run_root, 1);
 	h_template_dir_init();
-	fprintf(stderr, "== sandbox run tests, %s\n", h_cold() ? "cold boot (--no-template)" : "from VM templates");
+	fprintf(stderr, "== sandbox run tests, %s\n",
+		h_cold() ? "cold boot (--no-template)" : "from VM templates");
 	SRunner *sr = srunner_create(run_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);

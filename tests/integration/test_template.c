@@ -113,7 +113,7 @@ START_TEST(test_clones_differ)
 	}
 	char year[16];
 	field(a, "YEAR", year, sizeof(year));
-	ck_assert_int_ge(atoi(year), 2024); /* the wall clock was set, not 1970 */
+	ck_assert_int_ge(atoi(year), 2024);	     /* the wall clock was set, not 1970 */
 	ck_assert_int_eq(count_templates(), before); /* the clones built nothing */
 	template_ls(&r);
 	ck_assert_ptr_nonnull(strstr(r.out, " yes"));

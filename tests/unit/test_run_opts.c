@@ -21,9 +21,9 @@ START_TEST(test_full_command_line)
 {
 	struct run_opts o;
 	struct sbx_err err = {0};
-	char *argv[] = {"run", "--rootfs", "/r", "--cpus", "2", "-m", "1G", "-t", "-i",
-			"-e", "A=1", "--env", "B=", "-w", "/w", "-u", "1:2", "--hostname", "h",
-			"--", "ls", "-l", "--rootfs", NULL};
+	char *argv[] = {"run", "--rootfs",   "/r",  "--cpus", "2",  "-m", "1G",	      "-t",
+			"-i",  "-e",	     "A=1", "--env",  "B=", "-w", "/w",	      "-u",
+			"1:2", "--hostname", "h",   "--",     "ls", "-l", "--rootfs", NULL};
 	ck_assert_int_eq(parse(&o, &err, argv), 0);
 	ck_assert_str_eq(o.rootfs, "/r");
 	ck_assert_uint_eq(o.cpus, 2);
@@ -57,7 +57,8 @@ START_TEST(test_image_form)
 {
 	struct run_opts o;
 	struct sbx_err err = {0};
-	char *argv[] = {"run", "--rm", "--root", "/s", "--entrypoint", "", "busybox", "ls", "-l", NULL};
+	char *argv[] = {"run", "--rm",	  "--root", "/s", "--entrypoint",
+			"",    "busybox", "ls",	    "-l", NULL};
 	ck_assert_int_eq(parse(&o, &err, argv), 0);
 	ck_assert_ptr_null(o.rootfs);
 	ck_assert_str_eq(o.image, "busybox");
@@ -101,27 +102,27 @@ START_TEST(test_rejections)
 		char *argv[8];
 		const char *msg;
 	} cases[] = {
-		{{"run", "--rootfs", "/r", NULL}, "no command"},
-		{{"run", NULL}, "no image given"},
-		{{"run", "--rootfs", "/r", "--entrypoint", "/x", "y", NULL}, "go with an IMAGE"},
-		{{"run", "--root", "", "busybox", NULL}, "--root"},
-		{{"run", "--rootfs", "/r", "--cpus", "0", "x", NULL}, "--cpus"},
-		{{"run", "--rootfs", "/r", "--cpus", "2x", "x", NULL}, "--cpus"},
-		{{"run", "--rootfs", "/r", "-m", "1T", "x", NULL}, "memory size"},
-		{{"run", "--rootfs", "/r", "-m", "10M", "x", NULL}, "out of range"},
-		{{"run", "--rootfs", "/r", "-m", "-5", "x", NULL}, "memory size"},
-		{{"run", "--rootfs", "/r", "-e", "NOEQUALS", "x", NULL}, "KEY=VALUE"},
-		{{"run", "--rootfs", "/r", "-e", "=v", "x", NULL}, "KEY=VALUE"},
-		{{"run", "--rootfs", "/r", "-w", "rel", "x", NULL}, "absolute"},
-		{{"run", "--rootfs", "/r", "--bogus", "x", NULL}, "--bogus"},
-		{{"run", "--rootfs", NULL}, "missing value"},
+	    {{"run", "--rootfs", "/r", NULL}, "no command"},
+	    {{"run", NULL}, "no image given"},
+	    {{"run", "--rootfs", "/r", "--entrypoint", "/x", "y", NULL}, "go with an IMAGE"},
+	    {{"run", "--root", "", "busybox", NULL}, "--root"},
+	    {{"run", "--rootfs", "/r", "--cpus", "0", "x", NULL}, "--cpus"},
+	    {{"run", "--rootfs", "/r", "--cpus", "2x", "x", NULL}, "--cpus"},
+	    {{"run", "--rootfs", "/r", "-m", "1T", "x", NULL}, "memory size"},
+	    {{"run", "--rootfs", "/r", "-m", "10M", "x", NULL}, "out of range"},
+	    {{"run", "--rootfs", "/r", "-m", "-5", "x", NULL}, "memory size"},
+	    {{"run", "--rootfs", "/r", "-e", "NOEQUALS", "x", NULL}, "KEY=VALUE"},
+	    {{"run", "--rootfs", "/r", "-e", "=v", "x", NULL}, "KEY=VALUE"},
+	    {{"run", "--rootfs", "/r", "-w", "rel", "x", NULL}, "absolute"},
+	    {{"run", "--rootfs", "/r", "--bogus", "x", NULL}, "--bogus"},
+	    {{"run", "--rootfs", NULL}, "missing value"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct run_opts o;
 		struct sbx_err err = {0};
 		ck_assert_msg(parse(&o, &err, cases[i].argv) < 0, "case %zu accepted", i);
-		ck_assert_msg(strstr(err.msg, cases[i].msg), "case %zu: '%s' lacks '%s'", i, err.msg,
-			      cases[i].msg);
+		ck_assert_msg(strstr(err.msg, cases[i].msg), "case %zu: '%s' lacks '%s'", i,
+			      err.msg, cases[i].msg);
 	}
 }
 END_TEST
