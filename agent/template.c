@@ -28,8 +28,8 @@
 
 #define TEMPLATE_CMDLINE_FLAG "sandbox.template=1"
 #define DISK_POLL_MS 5
-#define CID_WAIT_MS 30000 /* the event is handled in a workqueue: slow on a loaded emulated host   \
-			   */
+/* The event is handled in a workqueue: slow on a loaded emulated host. */
+#define CID_WAIT_MS 30000
 #define CID_POLL_MS 2
 
 static void sleep_ms(long ms)
