@@ -222,7 +222,7 @@ START_TEST(test_template_bad_input)
 		char *const *argv;
 		const char *msg;
 	} cases[] = {
-	    {(char *const[]){h_path("sandbox"), "template", NULL}, "Usage"},
+	    {(char *const[]){h_path("sandbox"), "template", NULL}, "no command given"},
 	    {(char *const[]){h_path("sandbox"), "template", "frob", NULL}, "unknown command"},
 	    {(char *const[]){h_path("sandbox"), "template", "rm", NULL}, "KEY or --all"},
 	    {(char *const[]){h_path("sandbox"), "template", "rm", "xyz!", NULL},
