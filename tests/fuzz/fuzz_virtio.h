@@ -1,5 +1,5 @@
 /*
- * Shared driver for the virtio device fuzzers (fuzz_virtio_{blk,vsock,rng}.c): a hostile guest
+ * Shared driver for the virtio device fuzzers (fuzz_virtio_{blk,vsock,rng,net}.c): a hostile guest
  * in one input. The device is created on a fake VM whose RAM is FUZZ_RAM bytes of the input,
  * the guest negotiates the fuzzed features, sets up every queue with fuzzed sizes and ring
  * addresses (through the real MMIO transport, which must refuse bad ones), then notifies queues
@@ -56,7 +56,7 @@ static uint32_t fz_le32(const uint8_t *p)
 static void fz_w32(struct vm *vm, uint64_t off, uint32_t v)
 {
 	const struct bus_range *r = &vm->mmio.ranges[0];
-	r->ops->write(r->opaque, off, &v, 4);
+	r->ops->write(r->opaque, off, (const uint8_t *)&v, 4);
 }
 
 static void fz_vm_init(struct vm *vm, const uint8_t *data, size_t size)
