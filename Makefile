@@ -233,7 +233,16 @@ $(B)/fuzz/fuzz_image_layer: tests/fuzz/fuzz_image_layer.c shim/image_unpack.c sh
 		shim/image_json.c shim/rundir.c shim/paths.c common/error.c
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) $^ -o $@ -lyajl -larchive
-fuzz: $(B)/fuzz/fuzz_image_layer $(B)/fuzz/fuzz_proto $(B)/fuzz/fuzz_virtqueue $(B)/fuzz/fuzz_image_meta $(B)/fuzz/fuzz_virtio_blk $(B)/fuzz/fuzz_virtio_rng \
+# config.json / process.json and what `create` derives from them (tests/fuzz/fuzz_oci_spec.c).
+FUZZ_OCI_SRC := shim/oci_spec.c shim/oci_security.c shim/oci_mounts.c shim/oci_guest_hooks.c \
+	shim/oci_state.c shim/oci_cgroup.c shim/oci_log.c shim/cgroup.c shim/run_opts.c \
+	shim/volume.c shim/virtiofsd.c shim/net_bridge.c shim/net_exec.c
+$(B)/fuzz/fuzz_oci_spec: tests/fuzz/fuzz_oci_spec.c $(FUZZ_OCI_SRC) common/proto.c common/proto_run.c \
+		common/proto_run_hooks.c common/proto_run_security.c common/proto_io.c common/proto_net.c \
+		common/error.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) $^ -o $@ -lyajl -lseccomp
+fuzz: $(B)/fuzz/fuzz_oci_spec $(B)/fuzz/fuzz_image_layer $(B)/fuzz/fuzz_proto $(B)/fuzz/fuzz_virtqueue $(B)/fuzz/fuzz_image_meta $(B)/fuzz/fuzz_virtio_blk $(B)/fuzz/fuzz_virtio_rng \
 		$(B)/fuzz/fuzz_virtio_vsock
 	@set -e; for f in $^; do n=$$(basename $$f); mkdir -p tests/fuzz/corpus/$$n; \
 		echo "== $$n ($(FUZZ_SECONDS) s)"; \
