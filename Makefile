@@ -229,23 +229,35 @@ $(B)/fuzz/fuzz_virtio_net: tests/fuzz/fuzz_virtio_net.c tests/fuzz/fuzz_virtio.h
 		microvm/rate_limiter.c microvm/seccomp.c microvm/seccomp_table.c $(FUZZ_DEV_SRC)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) $(filter-out microvm/virtio_net.c,$(filter %.c,$^)) -o $@ $(VMM_LIBS)
+# shim/rundir.c (rmtree) now needs the owner check (oci_state.c) and the jail's dead-uid release.
+FUZZ_RUNDIR_SRC := shim/rundir.c shim/oci_state.c shim/oci_log.c shim/jail.c shim/cgroup.c
 $(B)/fuzz/fuzz_image_meta: tests/fuzz/fuzz_image_meta.c shim/image_ref.c shim/image_manifest.c \
-		shim/image_json.c shim/image_store.c shim/image_load_src.c shim/rundir.c shim/paths.c \
+		shim/image_json.c shim/image_store.c shim/image_load_src.c $(FUZZ_RUNDIR_SRC) shim/paths.c \
 		common/error.c
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) $^ -o $@ -lyajl -lcrypto -larchive
+	clang $(FUZZ_CFLAGS) $^ -o $@ -lyajl -lcrypto -larchive -lcap-ng
 # Layer tarballs and image configs, as `sandbox run IMAGE` reads them.
 $(B)/fuzz/fuzz_image_layer: tests/fuzz/fuzz_image_layer.c shim/image_unpack.c shim/image_config.c \
-		shim/image_json.c shim/rundir.c shim/paths.c common/error.c
+		shim/image_json.c $(FUZZ_RUNDIR_SRC) shim/paths.c common/error.c
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) $^ -o $@ -lyajl -larchive
-fuzz: $(B)/fuzz/fuzz_image_layer $(B)/fuzz/fuzz_proto $(B)/fuzz/fuzz_virtqueue $(B)/fuzz/fuzz_image_meta $(B)/fuzz/fuzz_virtio_blk $(B)/fuzz/fuzz_virtio_rng \
+	clang $(FUZZ_CFLAGS) $^ -o $@ -lyajl -larchive -lcap-ng
+# config.json / process.json and what `create` derives from them (tests/fuzz/fuzz_oci_spec.c).
+FUZZ_OCI_SRC := shim/oci_spec.c shim/oci_security.c shim/oci_mounts.c shim/oci_guest_hooks.c \
+	shim/oci_state.c shim/oci_cgroup.c shim/oci_log.c shim/cgroup.c shim/run_opts.c \
+	shim/volume.c shim/virtiofsd.c shim/net_bridge.c shim/net_exec.c
+$(B)/fuzz/fuzz_oci_spec: tests/fuzz/fuzz_oci_spec.c $(FUZZ_OCI_SRC) common/proto.c common/proto_run.c \
+		common/proto_run_hooks.c common/proto_run_security.c common/proto_io.c common/proto_net.c \
+		common/error.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) $^ -o $@ -lyajl -lseccomp
+fuzz: $(B)/fuzz/fuzz_oci_spec $(B)/fuzz/fuzz_image_layer $(B)/fuzz/fuzz_proto $(B)/fuzz/fuzz_virtqueue $(B)/fuzz/fuzz_image_meta $(B)/fuzz/fuzz_virtio_blk $(B)/fuzz/fuzz_virtio_rng \
 		$(B)/fuzz/fuzz_virtio_vsock $(B)/fuzz/fuzz_virtio_net
 	@set -e; for f in $^; do n=$$(basename $$f); mkdir -p tests/fuzz/corpus/$$n; \
 		echo "== $$n ($(FUZZ_SECONDS) s)"; \
-		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -artifact_prefix=$(B)/fuzz/$$n- \
+		d=tests/fuzz/$$n.dict; [ -f $$d ] && d=-dict=$$d || d=; \
+		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -artifact_prefix=$(B)/fuzz/$$n- $$d \
 			tests/fuzz/corpus/$$n >$(B)/fuzz/$$n.log 2>&1 || { tail -30 $(B)/fuzz/$$n.log; exit 1; }; \
-		grep -E 'number_of_executed_units' $(B)/fuzz/$$n.log; done
+		grep -E 'number_of_executed_units|DONE' $(B)/fuzz/$$n.log; done
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -164,13 +164,16 @@ static int rd_kv_obj(yajl_val v, const char *path, struct oci_kv **out, size_t *
 		return type_err(path, "object of strings", err);
 	if (!(*out = calloc(v->u.object.len + 1, sizeof(**out))))
 		return sbx_err_set(err, ENOMEM, "config.json: %s", path);
-	for (*n = 0; *n < v->u.object.len; (*n)++) {
+	for (size_t i = 0; i < v->u.object.len; i++) {
 		char p[PATH_BUF];
-		child_path(p, path, v->u.object.keys[*n]);
-		struct oci_kv *kv = &(*out)[*n];
-		if (!(kv->key = strdup(v->u.object.keys[*n])))
+		child_path(p, path, v->u.object.keys[i]);
+		struct oci_kv *kv = &(*out)[i];
+		if (!(kv->key = strdup(v->u.object.keys[i])))
 			return sbx_err_set(err, ENOMEM, "config.json: %s", p);
-		int r = rd_str(v->u.object.values[*n], p, &kv->value, err);
+		/* Counted once it owns its key, so kv_free frees the key of an entry whose value
+		 * is bad (fuzz_oci_spec: {"k": 1} leaked "k"). */
+		*n = i + 1;
+		int r = rd_str(v->u.object.values[i], p, &kv->value, err);
 		if (r < 0)
 			return r;
 	}

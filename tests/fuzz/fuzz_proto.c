@@ -1,11 +1,17 @@
 /*
  * libFuzzer target for every decoder of host/agent input (common/proto.c, common/proto_io.c).
  * Build: `make fuzz` (the Makefile lists the sources: common/proto*.c, common/error.c)
- * The first input byte selects the decoder; the rest is its input.
+ * The first input byte selects the decoder; the rest is its input:
+ *   0 RUN payload (the agent), 1 the incremental frame reader (the agent's channel and the
+ *   host's session), 2 the fixed payloads (the host: HELLO, EXIT, ERROR, STARTED/CREATED/OOM;
+ *   the agent: SIGNAL, WINSIZE), 3 the blocking frame reader on a pipe (the agent's first RUN,
+ *   agent/session.c; the host's EXEC_AUTH, shim/oci_cmd_exec.c).
  */
 #include <assert.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../../common/proto.h"
 
@@ -85,6 +91,37 @@ static void check_reader(const uint8_t *data, size_t size)
 	sbx_frame_reader_reset(&r);
 }
 
+/* sbx_frame_recv reads from an fd: the input goes through a pipe, then EOF. */
+static void check_recv(const uint8_t *data, size_t size)
+{
+	int fds[2];
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return;
+	/* A pipe holds 64 KiB: more would block this single thread. */
+	size_t want = size < 65536 ? size : 65536, off = 0;
+	while (off < want) {
+		ssize_t w = write(fds[1], data + off, want - off);
+		if (w <= 0)
+			break;
+		off += (size_t)w;
+	}
+	close(fds[1]);
+	for (;;) {
+		struct sbx_frame_hdr h;
+		uint8_t *p = NULL;
+		struct sbx_err err = {0};
+		if (sbx_frame_recv(fds[0], &h, &p, &err) < 0) {
+			assert(err.code > 0 && err.msg[0] && !p);
+			break;
+		}
+		assert(!h.len == !p);
+		if (h.type == SBX_MSG_RUN)
+			check_run(p, h.len);
+		free(p);
+	}
+	close(fds[0]);
+}
+
 static void check_small(const uint8_t *data, size_t size)
 {
 	int32_t a, b;
@@ -107,12 +144,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size < 1)
 		return 0;
-	switch (data[0] % 3) {
+	switch (data[0] % 4) {
 	case 0:
 		check_run(data + 1, size - 1);
 		break;
 	case 1:
 		check_reader(data + 1, size - 1);
+		break;
+	case 3:
+		check_recv(data + 1, size - 1);
 		break;
 	default:
 		check_small(data + 1, size - 1);

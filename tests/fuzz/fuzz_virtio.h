@@ -56,7 +56,10 @@ static uint32_t fz_le32(const uint8_t *p)
 static void fz_w32(struct vm *vm, uint64_t off, uint32_t v)
 {
 	const struct bus_range *r = &vm->mmio.ranges[0];
-	r->ops->write(r->opaque, off, (const uint8_t *)&v, 4);
+	/* The bus takes the guest's bytes: little-endian, as a driver writes the register. */
+	const uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16),
+			      (uint8_t)(v >> 24)};
+	r->ops->write(r->opaque, off, b, 4);
 }
 
 static void fz_vm_init(struct vm *vm, const uint8_t *data, size_t size)
