@@ -164,6 +164,7 @@ static int rd_kv_obj(yajl_val v, const char *path, struct oci_kv **out, size_t *
 		return type_err(path, "object of strings", err);
 	if (!(*out = calloc(v->u.object.len + 1, sizeof(**out))))
 		return sbx_err_set(err, ENOMEM, "config.json: %s", path);
+	*n = 0;
 	for (size_t i = 0; i < v->u.object.len; i++) {
 		char p[PATH_BUF];
 		child_path(p, path, v->u.object.keys[i]);
