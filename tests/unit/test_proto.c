@@ -8,34 +8,20 @@
 
 #include "../../common/cleanup.h"
 #include "../../common/proto.h"
+#include "run_tlv.h"
 
 /* ---- helpers: hand-built RUN payloads, so the decoder is tested independently of the encoder */
 
-struct raw {
-	uint8_t b[1 << 17];
-	size_t n;
-};
-
-static void raw_tlv(struct raw *r, uint16_t tag, uint16_t resv, const void *v, uint32_t len)
-{
-	uint8_t *p = r->b + r->n;
-	p[0] = tag & 0xff, p[1] = tag >> 8, p[2] = resv & 0xff, p[3] = resv >> 8;
-	for (int i = 0; i < 4; i++)
-		p[4 + i] = (uint8_t)(len >> (8 * i));
-	memcpy(p + 8, v, len);
-	r->n += 8 + len;
-}
-
 static void raw_str(struct raw *r, uint16_t tag, const char *s)
 {
-	raw_tlv(r, tag, 0, s, (uint32_t)strlen(s));
+	raw_tlv_hdr(r, tag, 0, s, (uint32_t)strlen(s));
 }
 
 static void raw_u32(struct raw *r, uint16_t tag, uint32_t v)
 {
 	uint8_t b[4];
 	sbx_u32_encode(b, v);
-	raw_tlv(r, tag, 0, b, 4);
+	raw_tlv_hdr(r, tag, 0, b, 4);
 }
 
 /* Decodes r and expects failure with `code`; the message must be one non-empty line. */
@@ -272,16 +258,16 @@ START_TEST(run_seed)
 	uint8_t big[SBX_RUN_SEED_MAX + 1] = {0};
 	struct raw r = {0};
 	raw_str(&r, SBX_RUN_ARG, "x");
-	raw_tlv(&r, SBX_RUN_SEED, 0, big, SBX_RUN_SEED_MIN - 1);
+	raw_tlv_hdr(&r, SBX_RUN_SEED, 0, big, SBX_RUN_SEED_MIN - 1);
 	expect_reject(&r, EPROTO);
 	r.n = 0;
 	raw_str(&r, SBX_RUN_ARG, "x");
-	raw_tlv(&r, SBX_RUN_SEED, 0, big, sizeof(big));
+	raw_tlv_hdr(&r, SBX_RUN_SEED, 0, big, sizeof(big));
 	expect_reject(&r, EPROTO);
 	r.n = 0;
 	raw_str(&r, SBX_RUN_ARG, "x");
-	raw_tlv(&r, SBX_RUN_SEED, 0, big, SBX_RUN_SEED_MIN);
-	raw_tlv(&r, SBX_RUN_SEED, 0, big, SBX_RUN_SEED_MIN);
+	raw_tlv_hdr(&r, SBX_RUN_SEED, 0, big, SBX_RUN_SEED_MIN);
+	raw_tlv_hdr(&r, SBX_RUN_SEED, 0, big, SBX_RUN_SEED_MIN);
 	expect_reject(&r, EPROTO); /* singular */
 	r.n = 0;
 	raw_str(&r, SBX_RUN_ARG, "x");
@@ -381,7 +367,7 @@ START_TEST(run_decode_rejects_structure)
 	raw_str(&r, 0, "y");
 	expect_reject(&r, EPROTO); /* tag 0 */
 	r.n = 0;
-	raw_tlv(&r, SBX_RUN_ARG, 1, "x", 1);
+	raw_tlv_hdr(&r, SBX_RUN_ARG, 1, "x", 1);
 	expect_reject(&r, EPROTO); /* reserved != 0 */
 	r.n = 0;
 	raw_str(&r, SBX_RUN_ARG, "x");
@@ -397,7 +383,7 @@ END_TEST
 START_TEST(run_decode_rejects_values)
 {
 	struct raw r = {0};
-	raw_tlv(&r, SBX_RUN_ARG, 0, "a\0b", 3);
+	raw_tlv_hdr(&r, SBX_RUN_ARG, 0, "a\0b", 3);
 	expect_reject(&r, EPROTO); /* NUL inside a string */
 	r.n = 0;
 	raw_str(&r, SBX_RUN_ARG, "x");
@@ -418,11 +404,11 @@ START_TEST(run_decode_rejects_values)
 	expect_reject(&r, EPROTO);
 	r.n = 0;
 	raw_str(&r, SBX_RUN_ARG, "x");
-	raw_tlv(&r, SBX_RUN_UID, 0, "\0\0\0", 3);
+	raw_tlv_hdr(&r, SBX_RUN_UID, 0, "\0\0\0", 3);
 	expect_reject(&r, EPROTO); /* integer of the wrong size */
 	r.n = 0;
 	raw_str(&r, SBX_RUN_ARG, "x");
-	raw_tlv(&r, SBX_RUN_TIME_NS, 0, "\0\0\0\0", 4);
+	raw_tlv_hdr(&r, SBX_RUN_TIME_NS, 0, "\0\0\0\0", 4);
 	expect_reject(&r, EPROTO);
 	r.n = 0;
 	raw_str(&r, SBX_RUN_ARG, "x");
@@ -451,10 +437,10 @@ START_TEST(run_decode_rejects_limits)
 	r.n = 0;
 	char *s = malloc(SBX_RUN_MAX_STR);
 	memset(s, 'a', SBX_RUN_MAX_STR);
-	raw_tlv(&r, SBX_RUN_ARG, 0, s, SBX_RUN_MAX_STR); /* no room for the NUL */
+	raw_tlv_hdr(&r, SBX_RUN_ARG, 0, s, SBX_RUN_MAX_STR); /* no room for the NUL */
 	expect_reject(&r, E2BIG);
 	r.n = 0;
-	raw_tlv(&r, SBX_RUN_ARG, 0, s, SBX_RUN_MAX_STR - 1); /* exactly at the limit: fine */
+	raw_tlv_hdr(&r, SBX_RUN_ARG, 0, s, SBX_RUN_MAX_STR - 1); /* exactly at the limit: fine */
 	struct sbx_run_req q;
 	struct sbx_err err = {0};
 	ck_assert_int_eq(sbx_run_decode(r.b, r.n, &q, &err), 0);

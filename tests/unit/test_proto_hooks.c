@@ -7,21 +7,7 @@
 #include <string.h>
 
 #include "../../common/proto.h"
-
-struct raw {
-	uint8_t b[1 << 18];
-	size_t n;
-};
-
-static void raw_tlv(struct raw *r, uint16_t tag, const void *v, uint32_t len)
-{
-	uint8_t *p = r->b + r->n;
-	p[0] = tag & 0xff, p[1] = tag >> 8, p[2] = p[3] = 0;
-	for (int i = 0; i < 4; i++)
-		p[4 + i] = (uint8_t)(len >> (8 * i));
-	memcpy(p + 8, v, len);
-	r->n += 8 + len;
-}
+#include "run_tlv.h"
 
 /* A minimal valid RUN (one ARG) to which each test appends the entries under test. */
 static void raw_start(struct raw *r)
