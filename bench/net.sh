@@ -10,13 +10,16 @@
 # Both VMs boot at the same time and are then measured in turn, and ping runs in ROUNDS rounds
 # that alternate between them, so a busy shared host slows both alike; the table gives each one's
 # median round and the median of the per-round ratios (ours / QEMU).
+# Transfers alternate the same way, TROUNDS rounds of one transfer each way per VM.
 # Usage: bench/net.sh BUILD_DIR   (MB=N MiB per transfer, default 32, 0: latency only;
-#                                  PINGS=N per round, default 20; ROUNDS=N, default 3)
+#                                  PINGS=N per round, default 20; ROUNDS=N, default 3;
+#                                  TROUNDS=N transfer rounds, default 1)
 set -euo pipefail
 B=${1:-build}
 MB=${MB:-32}
 PINGS=${PINGS:-20}
 ROUNDS=${ROUNDS:-3}
+TROUNDS=${TROUNDS:-1}
 work=$(mktemp -d)
 pids=()
 cleanup() {
@@ -119,9 +122,20 @@ host_tap sbxb-qemu 10.214.2.1
 wait_port 10.214.1.2 5001 1800
 wait_port 10.214.2.2 5001 1800
 
-echo "bench: throughput, ours then QEMU" >&2
-ours_tp=$(transfer 10.214.1.2)
-qemu_tp=$(transfer 10.214.2.2)
+echo "bench: $TROUNDS transfer rounds of $MB MiB each way, alternating" >&2
+ours_up=() ours_down=() qemu_up=() qemu_down=() up_ratios=() down_ratios=()
+for ((r = 1; r <= TROUNDS; r++)); do
+	a=$(transfer 10.214.1.2)
+	b=$(transfer 10.214.2.2)
+	echo "bench: transfer round $r: ours $a MiB/s, QEMU $b MiB/s (up|down)" >&2
+	ours_up+=("${a%|*}") ours_down+=("${a#*|}") qemu_up+=("${b%|*}") qemu_down+=("${b#*|}")
+	if ((MB > 0)); then
+		up_ratios+=("$(awk -v a="${a%|*}" -v b="${b%|*}" 'BEGIN{printf "%.3f", a / b}')")
+		down_ratios+=("$(awk -v a="${a#*|}" -v b="${b#*|}" 'BEGIN{printf "%.3f", a / b}')")
+	fi
+done
+ours_tp="$(median "${ours_up[@]}")|$(median "${ours_down[@]}")"
+qemu_tp="$(median "${qemu_up[@]}")|$(median "${qemu_down[@]}")"
 echo "bench: $ROUNDS ping rounds of $PINGS, alternating" >&2
 ours_rtt=() qemu_rtt=() ratios=()
 for ((r = 1; r <= ROUNDS; r++)); do
@@ -154,9 +168,13 @@ ip netns exec sbxb-a bash -c "$(declare -f transfer ping_round); MB=$MB PINGS=$P
 	echo \"veth, no VM|\$(transfer 10.214.3.2)|\$(ping_round 10.214.3.2)\"" >>"$work/results"
 
 echo
-echo "| path | host->guest MiB/s | guest->host MiB/s | ping avg ms (median of rounds) |"
+echo "| path | host->guest MiB/s | guest->host MiB/s (medians of rounds) | ping avg ms (median of rounds) |"
 echo "|---|---|---|---|"
 sed 's/^/| /; s/|/ | /g; s/$/ |/; s/^|  /| /' "$work/results"
 echo
 echo "ping ours / QEMU, median of $((${#ratios[@]})) per-round ratios: $(median "${ratios[@]}")" \
 	"(rounds: ${ratios[*]})"
+if ((MB > 0)); then
+	echo "throughput ours / QEMU, median of $TROUNDS per-round ratios: host->guest $(median "${up_ratios[@]}")" \
+		"(rounds: ${up_ratios[*]}), guest->host $(median "${down_ratios[@]}") (rounds: ${down_ratios[*]})"
+fi
