@@ -39,10 +39,16 @@
  * byte-wise `rep stosb/movsb` (4096 emulated steps per page); without them (rep_good stays) the
  * quadword variants take 512 (docs/benchmarks.md, "Where one run spends its time").
  * clearcpuid's value must stay under 128 bytes (arch/x86/kernel/cpu/common.c).
+ * percpu_alloc=page: x86 embeds the per-CPU areas in 2 MiB units, and with one vCPU each percpu
+ * chunk is then 512 bitmap blocks that the allocator rescans on many allocations and frees
+ * (pcpu_chunk_refresh_hint). Every mount copied into a container's namespace, every route and
+ * address allocates per-CPU memory: under emulation the scans were 7% of a template run. Page
+ * units are only as large as the per-CPU data (40 pages here, dmesg "percpu:"). Hardware hosts keep
+ * the large-page mapping: there the scans take microseconds.
  */
 #define CMDLINE_EMULATED                                                                           \
 	"noxsave clearcpuid=popcnt,cx16,smap,fsgsbase,pku,ospke,invpcid,pcid,rdrand,rdseed,rdpid," \
-	"erms,fsrm"
+	"erms,fsrm percpu_alloc=page"
 
 struct cmdline_buf {
 	char *p;

@@ -87,6 +87,16 @@ START_TEST(no_clocksource_watchdog_on_any_host)
 }
 END_TEST
 
+/* Per-CPU areas in page units only where the allocator's chunk scans run emulated. */
+START_TEST(percpu_page_units_only_when_emulated)
+{
+	ck_assert_int_eq(cmdline_build(buf, sizeof(buf), true, 1, NULL, NULL), 0);
+	ck_assert_ptr_nonnull(strstr(buf, " percpu_alloc=page"));
+	ck_assert_int_eq(cmdline_build(buf, sizeof(buf), false, 1, NULL, NULL), 0);
+	ck_assert_ptr_null(strstr(buf, "percpu_alloc"));
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("vmm_cmdline");
@@ -96,6 +106,7 @@ int main(void)
 	tcase_add_test(tc, length_is_bounded);
 	tcase_add_test(tc, emulated_clearcpuid_fits_and_hides_byte_string_ops);
 	tcase_add_test(tc, no_clocksource_watchdog_on_any_host);
+	tcase_add_test(tc, percpu_page_units_only_when_emulated);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
