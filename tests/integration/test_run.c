@@ -31,12 +31,16 @@ static void show(const char *what, const struct cmd_result *r)
 		what, r->status, r->out_len, r->out, r->err);
 }
 
-START_TEST(test_echo_kernel_cpus_memory)
+/* Also the writable layer: an image directory removed and made again is new and empty (an
+ * opaque directory in the overlay's tmpfs upper layer, which needs its trusted.* xattrs). */
+START_TEST(test_echo_kernel_cpus_memory_layers)
 {
 	struct cmd_result r;
 	h_run(h_argv(SBX("--cpus", "2", "--memory", "512M", "--", "sh", "-c",
 			 "echo hello-from-guest; uname -r; nproc; "
-			 "awk '/MemTotal/ {print int($2/1024)}' /proc/meminfo; hostname; id -u")),
+			 "awk '/MemTotal/ {print int($2/1024)}' /proc/meminfo; hostname; id -u; "
+			 "rm -rf /etc && mkdir /etc && ls -A /etc | wc -l; "
+			 "echo new >/etc/f && cat /etc/f")),
 	      &r);
 	show("echo", &r);
 	ck_assert_int_eq(r.status, 0);
@@ -54,6 +58,9 @@ START_TEST(test_echo_kernel_cpus_memory)
 	ck_assert_msg(mem > 400 && mem <= 512, "guest sees %d MiB, expected ~512", mem);
 	ck_assert_int_eq(strlen(lines[4]), 12); /* default hostname: the run id */
 	ck_assert_str_eq(lines[5], "0");
+	ck_assert_msg(n == 8 && !strcmp(lines[6], "0") && !strcmp(lines[7], "new"),
+		      "/etc removed and made again: '%s' entries, then '%s' (stderr: %s)",
+		      n > 6 ? lines[6] : "", n > 7 ? lines[7] : "", r.err);
 	h_free(&r);
 	assert_nothing_left();
 }
@@ -198,7 +205,7 @@ static Suite *run_suite(void)
 	suite_add_tcase(s, quick);
 	TCase *vm = tcase_create("vm");
 	tcase_set_timeout(vm, 600);
-	tcase_add_test(vm, test_echo_kernel_cpus_memory);
+	tcase_add_test(vm, test_echo_kernel_cpus_memory_layers);
 	tcase_add_test(vm, test_exit_code_env_user_workdir);
 	tcase_add_test(vm, test_stdin_and_big_output);
 	tcase_add_test(vm, test_sigterm_reaches_process);
