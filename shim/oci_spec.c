@@ -644,25 +644,35 @@ static int rd_top(yajl_val root, struct oci_spec *s, struct sbx_err *err)
 	return apply_annotations(s, err);
 }
 
+/* The tree of document doc ("config.json"); a NUL inside is refused, not parsed up to. */
+static int parse_doc(const char *doc, const char *text, size_t len, yajl_val *root,
+		     struct sbx_err *err)
+{
+	if (len > SPEC_MAX_BYTES)
+		return sbx_err_setx(err, E2BIG, "%s: larger than %u bytes", doc, SPEC_MAX_BYTES);
+	cleanup_free char *copy = strndup(text, len); /* yajl_tree_parse wants a C string */
+	if (!copy)
+		return sbx_err_set(err, ENOMEM, "%s", doc);
+	if (strlen(copy) != len)
+		return sbx_err_setx(err, EINVAL, "%s: contains a NUL byte", doc);
+	char ebuf[256] = "";
+	*root = yajl_tree_parse(copy, ebuf, sizeof(ebuf));
+	if (!*root) {
+		ebuf[strcspn(ebuf, "\n")] = '\0';
+		return sbx_err_setx(err, EINVAL, "%s: invalid JSON: %s", doc,
+				    ebuf[0] ? ebuf : "parse error");
+	}
+	return 0;
+}
+
 int oci_spec_parse(const char *text, size_t len, struct oci_spec *spec, struct sbx_err *err)
 {
 	memset(spec, 0, sizeof(*spec));
-	if (len > SPEC_MAX_BYTES)
-		return sbx_err_setx(err, E2BIG, "config.json: larger than %u bytes",
-				    SPEC_MAX_BYTES);
-	cleanup_free char *copy = strndup(text, len); /* yajl_tree_parse wants a C string */
-	if (!copy)
-		return sbx_err_set(err, ENOMEM, "config.json");
-	if (strlen(copy) != len)
-		return sbx_err_setx(err, EINVAL, "config.json: contains a NUL byte");
-	char ebuf[256] = "";
-	yajl_val root = yajl_tree_parse(copy, ebuf, sizeof(ebuf));
-	if (!root) {
-		ebuf[strcspn(ebuf, "\n")] = '\0';
-		return sbx_err_setx(err, EINVAL, "config.json: invalid JSON: %s",
-				    ebuf[0] ? ebuf : "parse error");
-	}
-	int r = rd_top(root, spec, err);
+	yajl_val root = NULL;
+	int r = parse_doc("config.json", text, len, &root, err);
+	if (r < 0)
+		return r;
+	r = rd_top(root, spec, err);
 	yajl_tree_free(root);
 	if (r < 0) {
 		oci_spec_free(spec);
@@ -763,20 +773,12 @@ void oci_spec_free(struct oci_spec *s)
 int oci_process_parse(const char *text, size_t len, struct oci_process *p, struct sbx_err *err)
 {
 	struct oci_spec s = {0};
-	if (len > SPEC_MAX_BYTES)
-		return sbx_err_setx(err, E2BIG, "process.json: larger than %u bytes",
-				    SPEC_MAX_BYTES);
-	cleanup_free char *copy = strndup(text, len);
-	if (!copy)
-		return sbx_err_set(err, ENOMEM, "process.json");
-	char ebuf[256] = "";
-	yajl_val root = yajl_tree_parse(copy, ebuf, sizeof(ebuf));
-	if (!root) {
-		ebuf[strcspn(ebuf, "\n")] = '\0';
-		return sbx_err_setx(err, EINVAL, "process.json: invalid JSON: %s", ebuf);
-	}
+	yajl_val root = NULL;
+	int r = parse_doc("process.json", text, len, &root, err);
+	if (r < 0)
+		return r;
 	/* Paths as in config.json ("process.args"), so a message reads the same in both. */
-	int r = rd_process(root, "process.json: process", &s.process, err);
+	r = rd_process(root, "process.json: process", &s.process, err);
 	yajl_tree_free(root);
 	if (r < 0) {
 		oci_spec_free(&s);

@@ -214,7 +214,7 @@ START_TEST(test_nul_byte_and_size)
 }
 END_TEST
 
-/* `exec --process FILE`: the same readers, with errors that name process.json. */
+/* `exec --process FILE`: the same readers, errors that name process.json, a NUL refused. */
 START_TEST(test_process_json)
 {
 	struct oci_process p = {0};
@@ -227,6 +227,13 @@ START_TEST(test_process_json)
 	const char *uid = "{\"args\":[\"a\"],\"cwd\":\"/\",\"user\":{\"uid\":-1}}";
 	ck_assert_int_lt(oci_process_parse(uid, strlen(uid), &p, &err), 0);
 	ck_assert_str_eq(err.msg, "process.json: process.user.uid: -1 is out of range");
+	/* What precedes the NUL is a good document: refused for the NUL, not parsed up to it. */
+	const char nul[] = "{\"args\":[\"true\"],\"cwd\":\"/\"}\0{}";
+	ck_assert_int_lt(oci_process_parse(nul, sizeof(nul) - 1, &p, &err), 0);
+	ck_assert_str_eq(err.msg, "process.json: contains a NUL byte");
+	ck_assert_int_eq(oci_process_parse(nul, strlen(nul), &p, &err), 0);
+	ck_assert_uint_eq(p.n_args, 1);
+	oci_process_free(&p);
 }
 END_TEST
 
