@@ -19,11 +19,23 @@
 #define SPEC_MAX_BYTES (4u << 20)
 #define PATH_BUF 256
 
-/* ---- typed readers: each names the JSON path on a type error ---- */
+/*
+ * ---- typed readers: each names the JSON path on a type error ----
+ * A path starts with the document it is in, so the same readers serve config.json and
+ * process.json (`exec --process`): "config.json: process.args[0]". A document's root is its name
+ * and a colon ("config.json:"); child_path() and "%s[%zu]" extend it.
+ */
+
+static void child_path(char *out, const char *parent, const char *key)
+{
+	size_t n = strlen(parent);
+	bool root = n && parent[n - 1] == ':';
+	snprintf(out, PATH_BUF, "%s%s%s", parent, root ? " " : ".", key);
+}
 
 static int type_err(const char *path, const char *want, struct sbx_err *err)
 {
-	return sbx_err_setx(err, EINVAL, "config.json: %s: expected %s", path, want);
+	return sbx_err_setx(err, EINVAL, "%s: expected %s", path, want);
 }
 
 static int rd_str(yajl_val v, const char *path, char **out, struct sbx_err *err)
@@ -31,7 +43,7 @@ static int rd_str(yajl_val v, const char *path, char **out, struct sbx_err *err)
 	if (!YAJL_IS_STRING(v))
 		return type_err(path, "string", err);
 	if (!(*out = strdup(v->u.string)))
-		return sbx_err_set(err, ENOMEM, "config.json: %s", path);
+		return sbx_err_set(err, ENOMEM, "%s", path);
 	return 0;
 }
 
@@ -50,7 +62,7 @@ static int rd_i64(yajl_val v, const char *path, int64_t min, int64_t max, int64_
 		return type_err(path, "integer", err);
 	long long x = YAJL_GET_INTEGER(v);
 	if (x < min || x > max)
-		return sbx_err_setx(err, ERANGE, "config.json: %s: %lld is out of range", path, x);
+		return sbx_err_setx(err, ERANGE, "%s: %lld is out of range", path, x);
 	*out = x;
 	return 0;
 }
@@ -98,7 +110,7 @@ static int rd_strv(yajl_val v, const char *path, char ***out, size_t *n, struct 
 		return type_err(path, "array of strings", err);
 	size_t len = v->u.array.len;
 	if (!(*out = calloc(len + 1, sizeof(char *))))
-		return sbx_err_set(err, ENOMEM, "config.json: %s", path);
+		return sbx_err_set(err, ENOMEM, "%s", path);
 	for (*n = 0; *n < len; (*n)++) {
 		char p[PATH_BUF];
 		snprintf(p, sizeof(p), "%s[%zu]", path, *n);
@@ -127,8 +139,11 @@ static int rd_obj(yajl_val v, const char *path, const char *const *known, struct
 		bool found = false;
 		for (const char *const *q = known; *q && !found; q++)
 			found = !strcmp(*q, k);
-		if (!found)
-			oci_debug("config.json: %s.%s: unknown field, ignored", path, k);
+		if (!found) {
+			char kp[PATH_BUF];
+			child_path(kp, path, k);
+			oci_debug("%s: unknown field, ignored", kp);
+		}
 	}
 	return 0;
 }
@@ -141,11 +156,6 @@ static yajl_val member(yajl_val obj, const char *key)
 		if (!strcmp(obj->u.object.keys[i], key))
 			return obj->u.object.values[i];
 	return NULL;
-}
-
-static void child_path(char *out, const char *parent, const char *key)
-{
-	snprintf(out, PATH_BUF, "%s%s%s", parent, parent[0] ? "." : "", key);
 }
 
 /* Reads member key of obj with fn when present (and not null). */
@@ -163,14 +173,14 @@ static int rd_kv_obj(yajl_val v, const char *path, struct oci_kv **out, size_t *
 	if (!YAJL_IS_OBJECT(v))
 		return type_err(path, "object of strings", err);
 	if (!(*out = calloc(v->u.object.len + 1, sizeof(**out))))
-		return sbx_err_set(err, ENOMEM, "config.json: %s", path);
+		return sbx_err_set(err, ENOMEM, "%s", path);
 	*n = 0;
 	for (size_t i = 0; i < v->u.object.len; i++) {
 		char p[PATH_BUF];
 		child_path(p, path, v->u.object.keys[i]);
 		struct oci_kv *kv = &(*out)[i];
 		if (!(kv->key = strdup(v->u.object.keys[i])))
-			return sbx_err_set(err, ENOMEM, "config.json: %s", p);
+			return sbx_err_set(err, ENOMEM, "%s", p);
 		/* Counted once it owns its key, so kv_free frees the key of an entry whose value
 		 * is bad (fuzz_oci_spec: {"k": 1} leaked "k"). */
 		*n = i + 1;
@@ -198,8 +208,7 @@ static int rd_user(yajl_val v, const char *path, struct oci_process *p, struct s
 		if ((r = rd_u32(u, up, &p->umask, err)) < 0)
 			return r;
 		if (p->umask > 0777)
-			return sbx_err_setx(err, ERANGE, "config.json: %s: %u is not a umask", up,
-					    p->umask);
+			return sbx_err_setx(err, ERANGE, "%s: %u is not a umask", up, p->umask);
 		p->has_umask = true;
 	}
 	yajl_val g = member(v, "additionalGids");
@@ -210,8 +219,7 @@ static int rd_user(yajl_val v, const char *path, struct oci_process *p, struct s
 	if (!YAJL_IS_ARRAY(g))
 		return type_err(gp, "array of integers", err);
 	if (g->u.array.len > OCI_MAX_GIDS)
-		return sbx_err_setx(err, E2BIG, "config.json: %s: more than %d groups", gp,
-				    OCI_MAX_GIDS);
+		return sbx_err_setx(err, E2BIG, "%s: more than %d groups", gp, OCI_MAX_GIDS);
 	for (size_t i = 0; i < g->u.array.len; i++) {
 		char ep[PATH_BUF];
 		snprintf(ep, sizeof(ep), "%s[%zu]", gp, i);
@@ -239,7 +247,7 @@ static int rd_rlimits(yajl_val v, const char *path, struct oci_process *p, struc
 	if (!YAJL_IS_ARRAY(v))
 		return type_err(path, "array", err);
 	if (!(p->rlimits = calloc(v->u.array.len + 1, sizeof(*p->rlimits))))
-		return sbx_err_set(err, ENOMEM, "config.json: %s", path);
+		return sbx_err_set(err, ENOMEM, "%s", path);
 	for (size_t i = 0; i < v->u.array.len; i++) {
 		char ep[PATH_BUF];
 		snprintf(ep, sizeof(ep), "%s[%zu]", path, i);
@@ -251,8 +259,7 @@ static int rd_rlimits(yajl_val v, const char *path, struct oci_process *p, struc
 		    (r = OPT(e, ep, "hard", rd_u64, &l->hard, err)) < 0)
 			return r;
 		if (!l->type || strncmp(l->type, "RLIMIT_", 7))
-			return sbx_err_setx(err, EINVAL, "config.json: %s.type: expected RLIMIT_*",
-					    ep);
+			return sbx_err_setx(err, EINVAL, "%s.type: expected RLIMIT_*", ep);
 	}
 	return 0;
 }
@@ -308,17 +315,15 @@ static int rd_process(yajl_val v, const char *path, struct oci_process *p, struc
 	p->oom_score_adj = (int)oom;
 	p->present = true;
 	if (!p->args || p->n_args == 0)
-		return sbx_err_setx(err, EINVAL, "config.json: %s.args: must not be empty", path);
+		return sbx_err_setx(err, EINVAL, "%s.args: must not be empty", path);
 	if (!p->cwd || p->cwd[0] != '/')
-		return sbx_err_setx(err, EINVAL, "config.json: %s.cwd: must be an absolute path",
-				    path);
+		return sbx_err_setx(err, EINVAL, "%s.cwd: must be an absolute path", path);
 	if (p->n_env > RUN_MAX_ENV)
-		return sbx_err_setx(err, E2BIG, "config.json: %s.env: more than %d entries", path,
-				    RUN_MAX_ENV);
+		return sbx_err_setx(err, E2BIG, "%s.env: more than %d entries", path, RUN_MAX_ENV);
 	for (size_t i = 0; i < p->n_env; i++)
 		if (!strchr(p->env[i], '=') || p->env[i][0] == '=')
-			return sbx_err_setx(
-			    err, EINVAL, "config.json: %s.env[%zu]: expected KEY=VALUE", path, i);
+			return sbx_err_setx(err, EINVAL, "%s.env[%zu]: expected KEY=VALUE", path,
+					    i);
 	return 0;
 }
 
@@ -331,7 +336,7 @@ static int rd_root(yajl_val v, const char *path, struct oci_spec *s, struct sbx_
 	    (r = OPT(v, path, "readonly", rd_bool, &s->root_readonly, err)) < 0)
 		return r;
 	if (!s->root_path || !s->root_path[0])
-		return sbx_err_setx(err, EINVAL, "config.json: root.path: missing");
+		return sbx_err_setx(err, EINVAL, "%s.path: missing", path);
 	return 0;
 }
 
@@ -342,7 +347,7 @@ static int rd_mounts(yajl_val v, const char *path, struct oci_spec *s, struct sb
 	if (!YAJL_IS_ARRAY(v))
 		return type_err(path, "array", err);
 	if (!(s->mounts = calloc(v->u.array.len + 1, sizeof(*s->mounts))))
-		return sbx_err_set(err, ENOMEM, "config.json: %s", path);
+		return sbx_err_set(err, ENOMEM, "%s", path);
 	for (size_t i = 0; i < v->u.array.len; i++) {
 		char ep[PATH_BUF];
 		snprintf(ep, sizeof(ep), "%s[%zu]", path, i);
@@ -355,8 +360,7 @@ static int rd_mounts(yajl_val v, const char *path, struct oci_spec *s, struct sb
 		    (r = OPT(e, ep, "options", rd_strv, &m->options, &m->n_options, err)) < 0)
 			return r;
 		if (!m->destination || m->destination[0] != '/')
-			return sbx_err_setx(err, EINVAL,
-					    "config.json: %s.destination: must be an absolute path",
+			return sbx_err_setx(err, EINVAL, "%s.destination: must be an absolute path",
 					    ep);
 	}
 	return 0;
@@ -368,7 +372,7 @@ static int rd_hook_list(yajl_val v, const char *path, struct oci_hook_list *l, s
 	if (!YAJL_IS_ARRAY(v))
 		return type_err(path, "array", err);
 	if (!(l->v = calloc(v->u.array.len + 1, sizeof(*l->v))))
-		return sbx_err_set(err, ENOMEM, "config.json: %s", path);
+		return sbx_err_set(err, ENOMEM, "%s", path);
 	for (size_t i = 0; i < v->u.array.len; i++) {
 		char ep[PATH_BUF];
 		snprintf(ep, sizeof(ep), "%s[%zu]", path, i);
@@ -383,8 +387,7 @@ static int rd_hook_list(yajl_val v, const char *path, struct oci_hook_list *l, s
 			return r;
 		h->timeout = (int)t;
 		if (!h->path || h->path[0] != '/')
-			return sbx_err_setx(err, EINVAL,
-					    "config.json: %s.path: must be an absolute path", ep);
+			return sbx_err_setx(err, EINVAL, "%s.path: must be an absolute path", ep);
 	}
 	return 0;
 }
@@ -418,7 +421,7 @@ static int rd_namespaces(yajl_val v, const char *path, struct oci_spec *s, struc
 	if (!YAJL_IS_ARRAY(v))
 		return type_err(path, "array", err);
 	if (!(s->namespaces = calloc(v->u.array.len + 1, sizeof(*s->namespaces))))
-		return sbx_err_set(err, ENOMEM, "config.json: %s", path);
+		return sbx_err_set(err, ENOMEM, "%s", path);
 	for (size_t i = 0; i < v->u.array.len; i++) {
 		char ep[PATH_BUF];
 		snprintf(ep, sizeof(ep), "%s[%zu]", path, i);
@@ -432,8 +435,7 @@ static int rd_namespaces(yajl_val v, const char *path, struct oci_spec *s, struc
 		for (const char *const *t = ns_types; ns->type && *t && !known; t++)
 			known = !strcmp(*t, ns->type);
 		if (!known)
-			return sbx_err_setx(err, EINVAL,
-					    "config.json: %s.type: unknown namespace type '%s'", ep,
+			return sbx_err_setx(err, EINVAL, "%s.type: unknown namespace type '%s'", ep,
 					    ns->type ? ns->type : "(missing)");
 	}
 	return 0;
@@ -491,7 +493,7 @@ static int rd_seccomp_arg(yajl_val e, const char *path, struct oci_seccomp_arg *
 	    (r = OPT(e, path, "op", rd_str, &a->op, err)) < 0)
 		return r;
 	if (!a->op)
-		return sbx_err_setx(err, EINVAL, "config.json: %s.op: missing", path);
+		return sbx_err_setx(err, EINVAL, "%s.op: missing", path);
 	return 0;
 }
 
@@ -507,7 +509,7 @@ static int rd_seccomp_rule(yajl_val e, const char *path, struct oci_seccomp_rule
 		return r;
 	s->has_errno_ret = member(e, "errnoRet") && !YAJL_IS_NULL(member(e, "errnoRet"));
 	if (!s->action)
-		return sbx_err_setx(err, EINVAL, "config.json: %s.action: missing", path);
+		return sbx_err_setx(err, EINVAL, "%s.action: missing", path);
 	yajl_val args = member(e, "args");
 	if (!args || YAJL_IS_NULL(args))
 		return 0;
@@ -516,7 +518,7 @@ static int rd_seccomp_rule(yajl_val e, const char *path, struct oci_seccomp_rule
 	if (!YAJL_IS_ARRAY(args))
 		return type_err(ap, "array", err);
 	if (!(s->args = calloc(args->u.array.len + 1, sizeof(*s->args))))
-		return sbx_err_set(err, ENOMEM, "config.json: %s", ap);
+		return sbx_err_set(err, ENOMEM, "%s", ap);
 	for (size_t i = 0; i < args->u.array.len; i++) {
 		char ep[PATH_BUF];
 		snprintf(ep, sizeof(ep), "%s[%zu]", ap, i);
@@ -544,7 +546,7 @@ static int rd_seccomp(yajl_val v, const char *path, struct oci_spec *s, struct s
 	    member(v, "defaultErrnoRet") && !YAJL_IS_NULL(member(v, "defaultErrnoRet"));
 	s->has_seccomp = true;
 	if (!sc->default_action)
-		return sbx_err_setx(err, EINVAL, "config.json: %s.defaultAction: missing", path);
+		return sbx_err_setx(err, EINVAL, "%s.defaultAction: missing", path);
 	yajl_val list = member(v, "syscalls");
 	if (!list || YAJL_IS_NULL(list))
 		return 0;
@@ -553,7 +555,7 @@ static int rd_seccomp(yajl_val v, const char *path, struct oci_spec *s, struct s
 	if (!YAJL_IS_ARRAY(list))
 		return type_err(lp, "array", err);
 	if (!(sc->syscalls = calloc(list->u.array.len + 1, sizeof(*sc->syscalls))))
-		return sbx_err_set(err, ENOMEM, "config.json: %s", lp);
+		return sbx_err_set(err, ENOMEM, "%s", lp);
 	for (size_t i = 0; i < list->u.array.len; i++) {
 		char ep[PATH_BUF];
 		snprintf(ep, sizeof(ep), "%s[%zu]", lp, i);
@@ -609,19 +611,20 @@ static int rd_top(yajl_val root, struct oci_spec *s, struct sbx_err *err)
 					    "domainname",  "mounts",  "hooks",	  "linux",
 					    "annotations", "vm",      "solaris",  "windows",
 					    "zos",	   "hooks",   "platform", NULL};
-	int r = rd_obj(root, "", known, err);
+	const char *doc = "config.json:";
+	int r = rd_obj(root, doc, known, err);
 	if (r < 0)
 		return sbx_err_setx(err, EINVAL, "config.json: expected a JSON object");
-	if ((r = OPT(root, "", "ociVersion", rd_str, &s->oci_version, err)) < 0 ||
-	    (r = OPT(root, "", "process", rd_process, &s->process, err)) < 0 ||
-	    (r = OPT(root, "", "root", rd_root, s, err)) < 0 ||
-	    (r = OPT(root, "", "hostname", rd_str, &s->hostname, err)) < 0 ||
-	    (r = OPT(root, "", "domainname", rd_str, &s->domainname, err)) < 0 ||
-	    (r = OPT(root, "", "mounts", rd_mounts, s, err)) < 0 ||
-	    (r = OPT(root, "", "hooks", rd_hooks, s, err)) < 0 ||
-	    (r = OPT(root, "", "linux", rd_linux, s, err)) < 0 ||
-	    (r = OPT(root, "", "annotations", rd_kv_obj, &s->annotations, &s->n_annotations, err)) <
-		0)
+	if ((r = OPT(root, doc, "ociVersion", rd_str, &s->oci_version, err)) < 0 ||
+	    (r = OPT(root, doc, "process", rd_process, &s->process, err)) < 0 ||
+	    (r = OPT(root, doc, "root", rd_root, s, err)) < 0 ||
+	    (r = OPT(root, doc, "hostname", rd_str, &s->hostname, err)) < 0 ||
+	    (r = OPT(root, doc, "domainname", rd_str, &s->domainname, err)) < 0 ||
+	    (r = OPT(root, doc, "mounts", rd_mounts, s, err)) < 0 ||
+	    (r = OPT(root, doc, "hooks", rd_hooks, s, err)) < 0 ||
+	    (r = OPT(root, doc, "linux", rd_linux, s, err)) < 0 ||
+	    (r = OPT(root, doc, "annotations", rd_kv_obj, &s->annotations, &s->n_annotations,
+		     err)) < 0)
 		return r;
 	if (!s->oci_version)
 		return sbx_err_setx(err, EINVAL, "config.json: ociVersion: missing");
@@ -641,25 +644,35 @@ static int rd_top(yajl_val root, struct oci_spec *s, struct sbx_err *err)
 	return apply_annotations(s, err);
 }
 
+/* The tree of document doc ("config.json"); a NUL inside is refused, not parsed up to. */
+static int parse_doc(const char *doc, const char *text, size_t len, yajl_val *root,
+		     struct sbx_err *err)
+{
+	if (len > SPEC_MAX_BYTES)
+		return sbx_err_setx(err, E2BIG, "%s: larger than %u bytes", doc, SPEC_MAX_BYTES);
+	cleanup_free char *copy = strndup(text, len); /* yajl_tree_parse wants a C string */
+	if (!copy)
+		return sbx_err_set(err, ENOMEM, "%s", doc);
+	if (strlen(copy) != len)
+		return sbx_err_setx(err, EINVAL, "%s: contains a NUL byte", doc);
+	char ebuf[256] = "";
+	*root = yajl_tree_parse(copy, ebuf, sizeof(ebuf));
+	if (!*root) {
+		ebuf[strcspn(ebuf, "\n")] = '\0';
+		return sbx_err_setx(err, EINVAL, "%s: invalid JSON: %s", doc,
+				    ebuf[0] ? ebuf : "parse error");
+	}
+	return 0;
+}
+
 int oci_spec_parse(const char *text, size_t len, struct oci_spec *spec, struct sbx_err *err)
 {
 	memset(spec, 0, sizeof(*spec));
-	if (len > SPEC_MAX_BYTES)
-		return sbx_err_setx(err, E2BIG, "config.json: larger than %u bytes",
-				    SPEC_MAX_BYTES);
-	cleanup_free char *copy = strndup(text, len); /* yajl_tree_parse wants a C string */
-	if (!copy)
-		return sbx_err_set(err, ENOMEM, "config.json");
-	if (strlen(copy) != len)
-		return sbx_err_setx(err, EINVAL, "config.json: contains a NUL byte");
-	char ebuf[256] = "";
-	yajl_val root = yajl_tree_parse(copy, ebuf, sizeof(ebuf));
-	if (!root) {
-		ebuf[strcspn(ebuf, "\n")] = '\0';
-		return sbx_err_setx(err, EINVAL, "config.json: invalid JSON: %s",
-				    ebuf[0] ? ebuf : "parse error");
-	}
-	int r = rd_top(root, spec, err);
+	yajl_val root = NULL;
+	int r = parse_doc("config.json", text, len, &root, err);
+	if (r < 0)
+		return r;
+	r = rd_top(root, spec, err);
 	yajl_tree_free(root);
 	if (r < 0) {
 		oci_spec_free(spec);
@@ -760,23 +773,16 @@ void oci_spec_free(struct oci_spec *s)
 int oci_process_parse(const char *text, size_t len, struct oci_process *p, struct sbx_err *err)
 {
 	struct oci_spec s = {0};
-	if (len > SPEC_MAX_BYTES)
-		return sbx_err_setx(err, E2BIG, "process.json: larger than %u bytes",
-				    SPEC_MAX_BYTES);
-	cleanup_free char *copy = strndup(text, len);
-	if (!copy)
-		return sbx_err_set(err, ENOMEM, "process.json");
-	char ebuf[256] = "";
-	yajl_val root = yajl_tree_parse(copy, ebuf, sizeof(ebuf));
-	if (!root) {
-		ebuf[strcspn(ebuf, "\n")] = '\0';
-		return sbx_err_setx(err, EINVAL, "process.json: invalid JSON: %s", ebuf);
-	}
-	int r = rd_process(root, "process", &s.process, err);
+	yajl_val root = NULL;
+	int r = parse_doc("process.json", text, len, &root, err);
+	if (r < 0)
+		return r;
+	/* Paths as in config.json ("process.args"), so a message reads the same in both. */
+	r = rd_process(root, "process.json: process", &s.process, err);
 	yajl_tree_free(root);
 	if (r < 0) {
 		oci_spec_free(&s);
-		return sbx_err_wrap(err, "--process");
+		return r;
 	}
 	*p = s.process;
 	return 0;

@@ -185,7 +185,8 @@ START_TEST(test_bad_documents)
 	struct oci_spec s;
 	struct sbx_err err = {0};
 	ck_assert_int_lt(oci_spec_parse(doc, strlen(doc), &s, &err), 0);
-	ck_assert_msg(strstr(err.msg, "config.json") && strstr(err.msg, bad_docs[_i].want),
+	/* The document's name first: the readers also serve process.json (test_process_json). */
+	ck_assert_msg(!strncmp(err.msg, "config.json: ", 13) && strstr(err.msg, bad_docs[_i].want),
 		      "doc %d: error '%s' lacks '%s'", _i, err.msg, bad_docs[_i].want);
 	ck_assert_ptr_null(strchr(err.msg, '\n'));
 	/*
@@ -210,6 +211,29 @@ START_TEST(test_nul_byte_and_size)
 	struct sbx_err err = {0};
 	ck_assert_int_lt(oci_spec_parse("{\"a\"\0}", 6, &s, &err), 0);
 	ck_assert_ptr_nonnull(strstr(err.msg, "NUL"));
+}
+END_TEST
+
+/* `exec --process FILE`: the same readers, errors that name process.json, a NUL refused. */
+START_TEST(test_process_json)
+{
+	struct oci_process p = {0};
+	struct sbx_err err = {0};
+	const char *empty = "{\"args\":[],\"cwd\":\"/\"}";
+	ck_assert_int_lt(oci_process_parse(empty, strlen(empty), &p, &err), 0);
+	ck_assert_msg(!strncmp(err.msg, "process.json: ", 14) && !strstr(err.msg, "config.json") &&
+			  strstr(err.msg, "args: must not be empty"),
+		      "error '%s'", err.msg);
+	const char *uid = "{\"args\":[\"a\"],\"cwd\":\"/\",\"user\":{\"uid\":-1}}";
+	ck_assert_int_lt(oci_process_parse(uid, strlen(uid), &p, &err), 0);
+	ck_assert_str_eq(err.msg, "process.json: process.user.uid: -1 is out of range");
+	/* What precedes the NUL is a good document: refused for the NUL, not parsed up to it. */
+	const char nul[] = "{\"args\":[\"true\"],\"cwd\":\"/\"}\0{}";
+	ck_assert_int_lt(oci_process_parse(nul, sizeof(nul) - 1, &p, &err), 0);
+	ck_assert_str_eq(err.msg, "process.json: contains a NUL byte");
+	ck_assert_int_eq(oci_process_parse(nul, strlen(nul), &p, &err), 0);
+	ck_assert_uint_eq(p.n_args, 1);
+	oci_process_free(&p);
 }
 END_TEST
 
@@ -276,6 +300,7 @@ int main(void)
 	tcase_add_test(tc, test_minimal_document_defaults);
 	tcase_add_loop_test(tc, test_bad_documents, 0, sizeof(bad_docs) / sizeof(bad_docs[0]));
 	tcase_add_test(tc, test_nul_byte_and_size);
+	tcase_add_test(tc, test_process_json);
 	tcase_add_test(tc, test_state_round_trip_and_ids);
 	tcase_add_test(tc, test_signal_names);
 	suite_add_tcase(s, tc);
