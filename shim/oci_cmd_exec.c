@@ -370,6 +370,7 @@ int cmd_oci_exec(int argc, char **argv)
 	else if (r == 0 && st.bundle[0] && oci_spec_load(st.bundle, &spec, &err) < 0)
 		r = oci_fail("%s", err.msg);
 	const struct oci_process *base = &spec.process;
+	const char *base_doc = "config.json";
 	if (r == 0 && o.process_file) {
 		cleanup_free char *text = NULL;
 		size_t len = 0;
@@ -377,6 +378,7 @@ int cmd_oci_exec(int argc, char **argv)
 		    oci_process_parse(text, len, &proc, &err) < 0)
 			r = oci_fail("%s", err.msg);
 		base = &proc;
+		base_doc = "process.json";
 	}
 	char *env[EXEC_MAX_ENV + 1];
 	struct sbx_run_req req;
@@ -387,7 +389,7 @@ int cmd_oci_exec(int argc, char **argv)
 	 * no_new_privs, and the container's seccomp profile (the agent applies them). An image
 	 * container (no bundle) gets the defaults, as its first process did. */
 	if (r == 0 && st.bundle[0] &&
-	    (oci_process_security_to_run(base, &req, &err) < 0 ||
+	    (oci_process_security_to_run(base, base_doc, &req, &err) < 0 ||
 	     (spec.has_seccomp &&
 	      oci_seccomp_compile(&spec.seccomp, &bpf, &req.seccomp_len, &err) < 0)))
 		r = oci_fail("%s", err.msg);

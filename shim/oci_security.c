@@ -345,24 +345,22 @@ static int sysctl_to_run(const struct oci_spec *spec, struct sbx_run_req *req,
 	return 0;
 }
 
-int oci_process_security_to_run(const struct oci_process *p, struct sbx_run_req *req,
-				struct sbx_err *err)
+int oci_process_security_to_run(const struct oci_process *p, const char *doc,
+				struct sbx_run_req *req, struct sbx_err *err)
 {
 	if (p->n_rlimits > SBX_RUN_MAX_RLIMITS)
-		return sbx_err_setx(err, E2BIG, "config.json: process.rlimits: more than %u",
+		return sbx_err_setx(err, E2BIG, "%s: process.rlimits: more than %u", doc,
 				    SBX_RUN_MAX_RLIMITS);
 	for (size_t i = 0; i < p->n_rlimits; i++) {
 		int res = oci_rlimit_resource(p->rlimits[i].type);
 		if (res < 0)
 			return sbx_err_setx(err, EINVAL,
-					    "config.json: process.rlimits[%zu]: unknown "
-					    "type '%s'",
-					    i, p->rlimits[i].type);
+					    "%s: process.rlimits[%zu]: unknown type '%s'", doc, i,
+					    p->rlimits[i].type);
 		if (p->rlimits[i].soft > p->rlimits[i].hard)
 			return sbx_err_setx(err, EINVAL,
-					    "config.json: process.rlimits[%zu]: soft "
-					    "limit above hard limit",
-					    i);
+					    "%s: process.rlimits[%zu]: soft limit above hard limit",
+					    doc, i);
 		req->rlimits[req->n_rlimits++] =
 		    (struct sbx_rlimit){(uint32_t)res, p->rlimits[i].soft, p->rlimits[i].hard};
 	}
@@ -425,7 +423,7 @@ int oci_cgroup_to_run(const struct oci_resources *res, struct sbx_cgroup_limits 
 int oci_security_to_run(const struct oci_spec *spec, struct sbx_run_req *req,
 			struct oci_security *sec, struct sbx_err *err)
 {
-	int r = oci_process_security_to_run(&spec->process, req, err);
+	int r = oci_process_security_to_run(&spec->process, "config.json", req, err);
 	r = r ?: paths_check("linux.maskedPaths", spec->masked_paths, spec->n_masked_paths, err);
 	r = r
 		?: paths_check("linux.readonlyPaths", spec->readonly_paths, spec->n_readonly_paths,

@@ -39,9 +39,10 @@ uint32_t oci_cpu_shares_to_weight(uint64_t shares);
 /*
  * Only the process's part (capabilities, no_new_privs, rlimits, umask, oomScoreAdj): for an
  * exec's process (`sandbox exec --process`), which joins the container's paths and cgroup.
+ * doc names the file p came from in error messages ("config.json", "process.json").
  */
-int oci_process_security_to_run(const struct oci_process *p, struct sbx_run_req *req,
-				struct sbx_err *err);
+int oci_process_security_to_run(const struct oci_process *p, const char *doc,
+				struct sbx_run_req *req, struct sbx_err *err);
 
 /* "CAP_CHOWN", ... -> bit mask. Unknown names are skipped with a debug line, as runc does. */
 uint64_t oci_caps_mask(char *const *names, size_t n);

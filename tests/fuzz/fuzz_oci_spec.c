@@ -99,7 +99,7 @@ static void check_process(const char *text, size_t size)
 					  .cwd = p.cwd ? p.cwd : "/",
 					  .uid = p.uid,
 					  .gid = p.gid};
-		if (oci_process_security_to_run(&p, &req, &err) == 0)
+		if (oci_process_security_to_run(&p, "process.json", &req, &err) == 0)
 			encode_and_decode(&req);
 	}
 	oci_process_free(&p);

@@ -145,6 +145,32 @@ START_TEST(spec_rejects)
 }
 END_TEST
 
+/* An exec's process.json is named in its own errors; the container's config.json in its own. */
+START_TEST(process_errors_name_their_document)
+{
+	const char *text = "{\"args\":[\"sh\"],\"cwd\":\"/\",\"rlimits\":[{\"type\":"
+			   "\"RLIMIT_NOFILE\",\"soft\":9,\"hard\":8}]}";
+	struct oci_process p = {0};
+	struct sbx_err err = {0};
+	ck_assert_msg(oci_process_parse(text, strlen(text), &p, &err) == 0, "%s", err.msg);
+	struct sbx_run_req req = {0};
+	ck_assert_int_eq(oci_process_security_to_run(&p, "process.json", &req, &err), -EINVAL);
+	ck_assert_str_eq(err.msg, "process.json: process.rlimits[0]: soft limit above hard limit");
+	oci_process_free(&p);
+	struct oci_spec spec = {0};
+	const char *cfg = "{\"ociVersion\":\"1.0.2\",\"root\":{\"path\":\"r\"},\"process\":{"
+			  "\"args\":[\"sh\"],\"cwd\":\"/\",\"rlimits\":[{\"type\":\"RLIMIT_BOGUS\","
+			  "\"soft\":1,\"hard\":1}]}}";
+	ck_assert_msg(oci_spec_parse(cfg, strlen(cfg), &spec, &err) == 0, "%s", err.msg);
+	struct oci_security sec = {0};
+	memset(&req, 0, sizeof(req));
+	ck_assert_int_eq(oci_security_to_run(&spec, &req, &sec, &err), -EINVAL);
+	ck_assert_str_eq(err.msg, "config.json: process.rlimits[0]: unknown type 'RLIMIT_BOGUS'");
+	oci_security_free(&sec);
+	oci_spec_free(&spec);
+}
+END_TEST
+
 /* Compiles the profile and runs `probe` in a child under it; returns the child's exit code. */
 static int run_under(const char *json, int (*probe)(void))
 {
@@ -221,6 +247,7 @@ static Suite *suite(void)
 	tcase_add_test(c, rlimit_names);
 	tcase_add_test(c, spec_to_run);
 	tcase_add_test(c, spec_rejects);
+	tcase_add_test(c, process_errors_name_their_document);
 	tcase_add_test(c, seccomp_profile_enforced);
 	suite_add_tcase(s, c);
 	return s;
