@@ -361,6 +361,19 @@ START_TEST(test_lifecycle)
 	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", saved, secret);
 	ck_assert_int_eq(system(cmd), 0);
 	expect_fail(OCI("exec", "c1"), "no command given");
+	/* exec --process: the process from a file, and that file's errors named after it. */
+	char proc_ok[600], proc_bad[600];
+	snprintf(proc_ok, sizeof(proc_ok), "%s/process-ok.json", work);
+	snprintf(proc_bad, sizeof(proc_bad), "%s/process-bad.json", work);
+	write_file(proc_ok, "{\"args\":[\"sh\",\"-c\",\"echo from-process-json $FOO\"],"
+			    "\"env\":[\"FOO=pj\"],\"cwd\":\"/\"}");
+	write_file(proc_bad, "{\"args\":[\"true\"],\"cwd\":\"/\",\"rlimits\":[{\"type\":"
+			     "\"RLIMIT_NOFILE\",\"soft\":9,\"hard\":8}]}");
+	expect_ok(OCI("exec", "--process", proc_ok, "c1"), &r);
+	ck_assert_str_eq(r.out, "from-process-json pj\n");
+	h_free(&r);
+	expect_fail(OCI("exec", "--process", proc_bad, "c1"),
+		    "process.json: process.rlimits[0]: soft limit above hard limit");
 	expect_fail(OCI("delete", "c1"), "cannot delete container c1 that is not stopped: running");
 	/* The traps are set once out-line shows (the guest's shell starts slowly when emulated). */
 	ck_assert_msg(wait_for_text(out, "out-line\n", 120), "no out-line in '%s'", h_slurp(out));
