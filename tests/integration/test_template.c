@@ -68,6 +68,17 @@ static void field(const char *text, const char *key, char *out, size_t cap)
 	out[n] = '\0';
 }
 
+/* One `sandbox run ... true`, which must succeed (and builds the template if there is none). */
+static void run_true(void)
+{
+	struct cmd_result r;
+	h_run((char *const[]){h_path("sandbox"), "run", "--rootfs", h_path("rootfs-busybox"), "--",
+			      "true", NULL},
+	      &r);
+	ck_assert_int_eq(r.status, 0);
+	h_free(&r);
+}
+
 /* Runs inside sh -c '...' (no single quotes); one KEY=value line per thing that must differ. */
 #define PROBE                                                                                      \
 	"echo CID=$SANDBOX_VSOCK_CID; echo RND=$(head -c 16 /dev/urandom | od -An -x | tr -d \" "  \
@@ -77,12 +88,8 @@ static void field(const char *text, const char *key, char *out, size_t cap)
 START_TEST(test_clones_differ)
 {
 	/* Two sandboxes at once from one template (built first if the store has none). */
+	run_true();
 	struct cmd_result r;
-	h_run((char *const[]){h_path("sandbox"), "run", "--rootfs", h_path("rootfs-busybox"), "--",
-			      "true", NULL},
-	      &r);
-	ck_assert_int_eq(r.status, 0);
-	h_free(&r);
 	int before = count_templates();
 	char cmd[8192];
 	snprintf(cmd, sizeof(cmd),
@@ -148,12 +155,8 @@ static long newest_template_age(void)
  */
 START_TEST(test_old_template_resumes_quietly)
 {
+	run_true();
 	struct cmd_result r;
-	h_run((char *const[]){h_path("sandbox"), "run", "--rootfs", h_path("rootfs-busybox"), "--",
-			      "true", NULL},
-	      &r);
-	ck_assert_int_eq(r.status, 0);
-	h_free(&r);
 	long age = newest_template_age();
 	ck_assert_int_ge(age, 0);
 	if (age < 30)
