@@ -17,7 +17,7 @@ static int touch(volatile uint8_t *host, long off)
 {
 	pid_t pid = fork();
 	if (pid == 0) {
-		/* Under ASan its own SIGSEGV handler would report and exit 1: let the kernel kill. */
+		/* ASan's own SIGSEGV handler would report and exit 1: let the kernel kill. */
 		signal(SIGSEGV, SIG_DFL);
 		host[off] = 1;
 		_exit(0);
